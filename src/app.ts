@@ -1,0 +1,58 @@
+// Builds the gateway as a fastify instance from a validated config, without listening: the
+// route table, connection pools, forwarder, event delivery and HTTP plugins, wired together.
+
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import type { Config } from './config/schema.js';
+import { createDispatcher } from './dispatch.js';
+import { createBestEffortDelivery, type EventDelivery } from './events/delivery.js';
+import { createForwarder } from './forward.js';
+import { installErrorHandling } from './http/error-handler.js';
+import { healthPlugin } from './http/health.js';
+import { webhookPlugin } from './http/webhook.js';
+import { buildRouteTable } from './routing.js';
+import { createUpstreamPools } from './upstream-pools.js';
+
+export interface AppOptions {
+  config: Config;
+  logger?: Logger;
+  /** Milliseconds since the epoch; tests pass a fixed clock for signatures. */
+  now?: () => number;
+  /** Replaces best-effort event delivery (the durable outbox plugs in here). */
+  delivery?: EventDelivery;
+}
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { config } = options;
+  const logger = options.logger ?? pino({ level: 'info' });
+  const now = options.now ?? Date.now;
+
+  const table = buildRouteTable(config);
+  const pools = createUpstreamPools(table.origins);
+  const forward = createForwarder(pools.dispatcherFor, now);
+  const delivery = options.delivery ?? createBestEffortDelivery({ forward, now, logger });
+  const dispatch = createDispatcher({ config, table, forward, now, logger, delivery });
+
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    // The webhook plugin logs one line per webhook itself, with the call's fields and no payload.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.limits.body,
+    // Idle keep-alive sockets close at once on shutdown; requests in flight still finish.
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+  });
+  installErrorHandling(app);
+  await app.register(healthPlugin);
+  await app.register(webhookPlugin, { config, table, dispatch, now });
+
+  app.addHook('onClose', async () => {
+    await delivery.close();
+    await pools.close();
+  });
+
+  if (config.security.allow_unsigned) {
+    logger.warn('security.allow_unsigned is on: unsigned webhooks are accepted. Use this for local development only.');
+  }
+  return app;
+}

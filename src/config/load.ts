@@ -1,0 +1,174 @@
+// Reads routes.yaml: YAML with source positions, ${NAME} substitution from the environment, then
+// the zod schema. Every problem becomes a diagnostic that points at FILE:LINE:COL.
+
+import { readFile } from 'node:fs/promises';
+import { LineCounter, parseDocument, visit, isMap, isSeq, isPair, isScalar, type Document, type Node as YamlNode } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, type Config } from './schema.js';
+
+export interface Diagnostic {
+  file: string;
+  line: number;
+  col: number;
+  severity: 'error' | 'warning';
+  message: string;
+}
+
+export class ConfigError extends Error {
+  readonly diagnostics: Diagnostic[];
+  constructor(diagnostics: Diagnostic[]) {
+    super(diagnostics.map(formatDiagnostic).join('\n'));
+    this.name = 'ConfigError';
+    this.diagnostics = diagnostics;
+  }
+}
+
+export interface LoadedConfig {
+  config: Config;
+  warnings: Diagnostic[];
+  file: string;
+}
+
+/** `FILE:LINE:COL message`, with `warning: ` before the message of a warning. */
+export function formatDiagnostic(d: Diagnostic): string {
+  const where = d.line > 0 ? `${d.file}:${d.line}:${d.col}` : d.file;
+  return `${where} ${d.severity === 'warning' ? 'warning: ' : ''}${d.message}`;
+}
+
+export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
+  let source: string;
+  try {
+    source = await readFile(file, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found; pass --routes FILE or set ROUTES_FILE' : (err as Error).message;
+    throw new ConfigError([{ file, line: 0, col: 0, severity: 'error', message: `cannot read routes file: ${reason}` }]);
+  }
+  return parseConfig(source, file, env);
+}
+
+const placeholder = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const lines = new LineCounter();
+  const at = (offset: number | undefined) => {
+    const pos = lines.linePos(offset ?? 0);
+    return { line: pos.line, col: pos.col };
+  };
+  const error = (offset: number | undefined, message: string): Diagnostic => ({ file, ...at(offset), severity: 'error', message });
+
+  const doc = parseDocument(source, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(doc.errors.map((e) => error(e.pos[0], yamlMessage(e.code, e.message))));
+  }
+
+  const diagnostics: Diagnostic[] = [];
+  const unresolved = new Set<number>();
+  visit(doc, {
+    Scalar(key, node) {
+      if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('${')) return;
+      const missing: string[] = [];
+      node.value = node.value.replace(placeholder, (_match, name: string, fallback: string | undefined) => {
+        const value = env[name];
+        if (value !== undefined && value !== '') return value;
+        if (fallback !== undefined) return fallback;
+        missing.push(name);
+        return '';
+      });
+      if (missing.length > 0) {
+        unresolved.add(node.range?.[0] ?? 0);
+        for (const name of missing) diagnostics.push(error(node.range?.[0], `environment variable ${name} is not set (used as \${${name}}); set it, or write \${${name}:-default}`));
+      }
+    },
+  });
+
+  const raw: unknown = doc.toJS();
+  if (raw === null || raw === undefined) {
+    throw new ConfigError([error(0, 'the file is empty; start it with version: 1')]);
+  }
+
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      for (const d of issueDiagnostics(doc, issue, error)) {
+        if (!unresolved.has(offsetOf(d, lines))) diagnostics.push(d);
+      }
+    }
+  }
+  if (diagnostics.length > 0 || !parsed.success) {
+    throw new ConfigError(sortDiagnostics(diagnostics));
+  }
+
+  const warnings: Diagnostic[] = [];
+  const tolerance = doc.getIn(['security', 'timestamp_tolerance'], true) as YamlNode | undefined;
+  if (isScalar(tolerance) && typeof tolerance.value === 'number' && tolerance.value < 1000) {
+    warnings.push({ ...error(tolerance.range?.[0], ''), severity: 'warning', message: `timestamp_tolerance: ${tolerance.value} is ${tolerance.value} milliseconds; did you mean ${tolerance.value}s?` });
+  }
+  return { config: parsed.data, warnings, file };
+}
+
+function offsetOf(d: Diagnostic, lines: LineCounter): number {
+  const lineStart = lines.lineStarts[d.line - 1] ?? 0;
+  return lineStart + d.col - 1;
+}
+
+function sortDiagnostics(list: Diagnostic[]): Diagnostic[] {
+  return [...list].sort((a, b) => a.line - b.line || a.col - b.col);
+}
+
+function yamlMessage(code: string, message: string): string {
+  if (code === 'DUPLICATE_KEY') return 'duplicate key: this key is already defined above in the same mapping';
+  return `YAML syntax error: ${message.split('\n')[0]}`;
+}
+
+type PathSegment = PropertyKey;
+
+/** The node a schema path points at, and whether every segment was found. */
+function locate(doc: Document, path: readonly PathSegment[]): { node: YamlNode | undefined; keyNode: YamlNode | undefined; found: boolean } {
+  let node: unknown = doc.contents;
+  let keyNode: YamlNode | undefined;
+  let found = true;
+  for (const segment of path) {
+    if (isMap(node)) {
+      // A single target written where a list is accepted: the list index has no node of its own.
+      if (typeof segment === 'number') continue;
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(segment));
+      if (!pair) {
+        found = false;
+        break;
+      }
+      keyNode = pair.key as YamlNode;
+      node = pair.value;
+    } else if (isSeq(node) && typeof segment === 'number' && node.items[segment] !== undefined) {
+      keyNode = undefined;
+      node = node.items[segment];
+    } else {
+      found = false;
+      break;
+    }
+  }
+  return { node: (node ?? keyNode) as YamlNode | undefined, keyNode, found };
+}
+
+function dotted(path: readonly PathSegment[]): string {
+  return path.map((s) => (typeof s === 'number' ? `[${s}]` : `.${String(s)}`)).join('').replace(/^\./, '');
+}
+
+function issueDiagnostics(doc: Document, issue: z.core.$ZodIssue, error: (offset: number | undefined, message: string) => Diagnostic): Diagnostic[] {
+  const where = locate(doc, issue.path);
+  const prefix = issue.path.length > 0 ? `${dotted(issue.path)}: ` : '';
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => {
+      const keyLoc = locate(doc, [...issue.path, key]);
+      return error(keyLoc.keyNode?.range?.[0] ?? where.node?.range?.[0], `${prefix}unknown key "${key}"; remove it or check its spelling`);
+    });
+  }
+  if (issue.code === 'invalid_key') {
+    return [error(where.keyNode?.range?.[0] ?? where.node?.range?.[0], `${prefix}${issue.issues[0]?.message ?? issue.message}`)];
+  }
+  if (issue.code === 'invalid_type' && !where.found) {
+    const key = issue.path[issue.path.length - 1];
+    const parent = locate(doc, issue.path.slice(0, -1));
+    return [error(parent.node?.range?.[0], `${prefix}missing required key "${String(key)}"`)];
+  }
+  return [error(where.node?.range?.[0], `${prefix}${issue.message}`)];
+}

@@ -1,0 +1,206 @@
+// The routes.yaml schema: the single source of truth for what the file may contain, its
+// defaults, and the TypeScript types the rest of the gateway uses.
+
+import { z } from 'zod';
+import { parseDuration, parseSize } from './units.js';
+
+export const DEFAULT_UPSTREAM_TIMEOUT_MS = 5000;
+
+const duration = z
+  .union([z.number(), z.string()])
+  .transform((value, ctx) => {
+    const ms = parseDuration(value);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `expected a duration like 500ms, 3s, 1m, 2h, 7d or an integer of milliseconds, got ${JSON.stringify(value)}` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const size = z
+  .union([z.number(), z.string()])
+  .transform((value, ctx) => {
+    const bytes = parseSize(value);
+    if (bytes === undefined) {
+      ctx.addIssue({ code: 'custom', message: `expected a size like 512kb, 1mb or an integer of bytes, got ${JSON.stringify(value)}` });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+
+const httpUrl = z.string().refine(
+  (value) => {
+    try {
+      const url = new URL(value);
+      return url.protocol === 'http:' || url.protocol === 'https:';
+    } catch {
+      return false;
+    }
+  },
+  { message: 'expected an absolute http:// or https:// URL' },
+);
+
+/** A target URL may hold {placeholders} in its path, never in its scheme, host or port. */
+const targetUrl = z
+  .string()
+  .refine((value) => /^https?:\/\/[^/?#{}]+([/?#].*)?$/i.test(value), { message: 'expected an absolute http:// or https:// URL, with {placeholders} only after the host' });
+
+const secret = z.string().min(1, { message: 'a secret must not be empty' });
+const secrets = z.array(secret).min(1, { message: 'a secrets list must not be empty; remove the key or add a secret' });
+const method = z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], { message: 'expected one of GET, POST, PUT, PATCH, DELETE' });
+const headers = z.record(z.string(), z.string());
+
+/** Fields every target shares: where it goes and how it is called. */
+const targetFields = {
+  upstream: z.string().optional(),
+  path: z.string().optional(),
+  url: targetUrl.optional(),
+  method: method.optional(),
+  headers: headers.optional(),
+  timeout: duration.optional(),
+  secret: secret.optional(),
+};
+
+function checkDestination(target: { upstream?: string | undefined; url?: string | undefined; path?: string | undefined }, ctx: z.RefinementCtx, optional = false): void {
+  if (target.upstream !== undefined && target.url !== undefined) {
+    ctx.addIssue({ code: 'custom', message: 'a target takes either upstream (with an optional path) or url, not both', path: ['url'] });
+  } else if (target.upstream === undefined && target.url === undefined && !optional) {
+    ctx.addIssue({ code: 'custom', message: 'a target needs upstream (with an optional path) or url' });
+  }
+  if (target.path !== undefined && target.upstream === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'path goes with upstream; with url, put the whole address in url', path: ['path'] });
+  }
+}
+
+export const toolTargetSchema = z
+  .strictObject({
+    ...targetFields,
+    body: z.enum(['arguments', 'message'], { message: 'expected arguments or message' }).optional(),
+    fallback: z.string().min(1).optional(),
+  })
+  .superRefine((target, ctx) => checkDestination(target, ctx));
+
+export const eventTargetSchema = z
+  .strictObject({
+    ...targetFields,
+    body: z.literal('message', { message: 'event targets always receive the envelope; use body: message or leave it out' }).optional(),
+  })
+  .superRefine((target, ctx) => checkDestination(target, ctx));
+
+export const assistantRequestTargetSchema = z
+  .strictObject({
+    ...targetFields,
+    body: z.literal('message', { message: 'event targets always receive the envelope; use body: message or leave it out' }).optional(),
+    static: z.record(z.string(), z.unknown()).optional(),
+  })
+  .superRefine((target, ctx) => {
+    checkDestination(target, ctx, true);
+    if (target.upstream === undefined && target.url === undefined && target.static === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'assistant-request needs upstream, url or static' });
+    }
+  });
+
+/** A list event accepts one target or a list of them; both become a list. */
+const targetList = z.preprocess((value) => (value === undefined || value === null || Array.isArray(value) ? value : [value]), z.array(eventTargetSchema));
+
+export const eventsSchema = z.strictObject({
+  'assistant-request': assistantRequestTargetSchema.optional(),
+  'status-update': targetList.optional(),
+  'end-of-call-report': targetList.optional(),
+});
+
+export const upstreamSchema = z.strictObject({
+  url: httpUrl,
+  headers: headers.optional(),
+  timeout: duration.optional(),
+});
+
+const assistantName = z.string().regex(/^[A-Za-z0-9_.-]+$/, { message: 'an assistant name is used in the URL /webhook/<name>: use letters, digits, _, - and . only' });
+
+export const assistantSchema = z.strictObject({
+  secrets: secrets.optional(),
+  phone_numbers: z.array(z.string().min(1)).optional(),
+  tools: z.record(z.string(), toolTargetSchema).optional(),
+  events: eventsSchema.optional(),
+});
+
+export const configSchema = z
+  .strictObject({
+    version: z.literal(1, { message: 'version must be 1' }),
+    account: z.strictObject({ secrets: secrets.optional() }).optional(),
+    upstreams: z.record(z.string(), upstreamSchema).default({}),
+    tools: z.record(z.string(), toolTargetSchema).default({}),
+    assistants: z.record(assistantName, assistantSchema).default({}),
+    events: eventsSchema.default({}),
+    fallback: eventTargetSchema.optional(),
+    deadlines: z
+      .strictObject({
+        'tool-calls': duration.default(9000),
+        'assistant-request': duration.default(4000),
+      })
+      .default({ 'tool-calls': 9000, 'assistant-request': 4000 }),
+    security: z
+      .strictObject({
+        timestamp_tolerance: duration.default(300_000),
+        allow_unsigned: z.boolean().default(false),
+      })
+      .default({ timestamp_tolerance: 300_000, allow_unsigned: false }),
+    limits: z.strictObject({ body: size.default(1024 * 1024) }).default({ body: 1024 * 1024 }),
+  })
+  .superRefine((config, ctx) => {
+    const declared = new Set(Object.keys(config.upstreams));
+    const checkUpstream = (target: { upstream?: string | undefined } | undefined, path: (string | number)[]) => {
+      if (target?.upstream !== undefined && !declared.has(target.upstream)) {
+        const known = declared.size > 0 ? ` (declared: ${[...declared].join(', ')})` : '';
+        ctx.addIssue({ code: 'custom', message: `upstream "${target.upstream}" is not declared under upstreams${known}`, path: [...path, 'upstream'] });
+      }
+    };
+    const checkEvents = (events: Events | undefined, path: (string | number)[]) => {
+      if (!events) return;
+      checkUpstream(events['assistant-request'], [...path, 'assistant-request']);
+      for (const name of ['status-update', 'end-of-call-report'] as const) {
+        events[name]?.forEach((target, i) => checkUpstream(target, [...path, name, i]));
+      }
+    };
+    for (const [name, target] of Object.entries(config.tools)) checkUpstream(target, ['tools', name]);
+    checkEvents(config.events, ['events']);
+    checkUpstream(config.fallback, ['fallback']);
+
+    const phoneOwners = new Map<string, string>();
+    let anySecret = (config.account?.secrets?.length ?? 0) > 0;
+    for (const [name, assistant] of Object.entries(config.assistants)) {
+      if ((assistant.secrets?.length ?? 0) > 0) anySecret = true;
+      for (const [tool, target] of Object.entries(assistant.tools ?? {})) checkUpstream(target, ['assistants', name, 'tools', tool]);
+      checkEvents(assistant.events, ['assistants', name, 'events']);
+      assistant.phone_numbers?.forEach((number, i) => {
+        const key = normalizePhoneNumber(number);
+        const owner = phoneOwners.get(key);
+        if (owner !== undefined) {
+          ctx.addIssue({ code: 'custom', message: `phone number ${number} is already listed for assistant "${owner}"; a number can belong to one assistant only`, path: ['assistants', name, 'phone_numbers', i] });
+        } else {
+          phoneOwners.set(key, name);
+        }
+      });
+    }
+    if (!anySecret && !config.security.allow_unsigned) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'no secrets configured: add account.secrets (or secrets on an assistant) with the webhook_secret set on the platform, or set security.allow_unsigned: true for local development only',
+        path: ['account'],
+      });
+    }
+  });
+
+/** Phone numbers match exactly, ignoring spaces. */
+export function normalizePhoneNumber(number: string): string {
+  return number.replace(/\s+/g, '');
+}
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type ToolTarget = z.output<typeof toolTargetSchema>;
+export type EventTarget = z.output<typeof eventTargetSchema>;
+export type AssistantRequestTarget = z.output<typeof assistantRequestTargetSchema>;
+export type Events = z.output<typeof eventsSchema>;
+export type Upstream = z.output<typeof upstreamSchema>;
+export type Assistant = z.output<typeof assistantSchema>;

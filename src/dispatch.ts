@@ -1,0 +1,102 @@
+// Answers one verified webhook by its event type: tool calls fan out under their deadline,
+// assistant-request asks its backend (or answers static), other events are acknowledged at once
+// and handed to event delivery. No HTTP server here: the fastify plugin calls this.
+
+import type { Logger } from 'pino';
+import type { ToolCallDeps } from './aggregate.js';
+import { createToolCallRunner } from './aggregate.js';
+import type { Config } from './config/schema.js';
+import { callIdOf, phoneNumberOf, toolCallsOf, type Envelope } from './envelope.js';
+import type { EventDelivery } from './events/delivery.js';
+import { buildEventRequest, type CallContext } from './outbound.js';
+import type { Scope } from './routing.js';
+import type { CompiledTarget } from './target.js';
+import { isPlainObject } from './tool-reply.js';
+
+export interface DispatchDeps extends ToolCallDeps {
+  config: Config;
+  delivery: EventDelivery;
+}
+
+export interface Inbound {
+  /** The scope of the endpoint that was called: an assistant's, or the account's. */
+  scope: Scope;
+  /** True for POST /webhook: the assistant may then be picked by phone number. */
+  accountEndpoint: boolean;
+  envelope: Envelope;
+  raw: Buffer;
+  receivedAt: number;
+}
+
+export interface Dispatched {
+  body: unknown;
+  ctx: CallContext;
+  deadlineAt: number | undefined;
+}
+
+/** When the reply must have left, counted from receipt; undefined for events answered at once. */
+export function deadlineFor(config: Config, event: string, receivedAt: number): number | undefined {
+  if (event === 'tool-calls' || event === 'assistant-request') return receivedAt + config.deadlines[event];
+  return undefined;
+}
+
+export function createDispatcher(deps: DispatchDeps) {
+  const { config, table, forward, now, delivery, logger } = deps;
+  const runToolCalls = createToolCallRunner(deps);
+
+  async function askForAssistant(target: CompiledTarget, raw: Buffer, ctx: CallContext, deadlineAt: number): Promise<Record<string, unknown> | undefined> {
+    const outcome = await forward(buildEventRequest(target, raw, ctx, now()), { timeoutMs: Math.min(target.timeoutMs, deadlineAt - now()) });
+    const log = { call_id: ctx.callId, event: ctx.event, assistant: ctx.assistant, upstream: target.label, ms: outcome.elapsedMs };
+    if (!outcome.ok) {
+      logger.warn({ ...log, reason: outcome.reason, detail: outcome.detail }, 'assistant-request failed');
+      return undefined;
+    }
+    let value: unknown;
+    try {
+      value = outcome.status >= 200 && outcome.status < 300 ? JSON.parse(outcome.body.toString('utf8')) : undefined;
+    } catch {
+      value = undefined;
+    }
+    if (!isPlainObject(value)) {
+      logger.warn({ ...log, status: outcome.status, reason: 'error', detail: outcome.status >= 300 || outcome.status < 200 ? `HTTP ${outcome.status}` : 'reply is not a JSON object' }, 'assistant-request failed');
+      return undefined;
+    }
+    logger.info({ ...log, status: outcome.status }, 'assistant-request answered');
+    return value;
+  }
+
+  return async function dispatch(inbound: Inbound): Promise<Dispatched> {
+    const { envelope, raw, receivedAt } = inbound;
+    const event = envelope.message.type;
+    const scope = (inbound.accountEndpoint ? table.scopeForPhoneNumber(phoneNumberOf(envelope)) : undefined) ?? inbound.scope;
+    const ctx: CallContext = { callId: callIdOf(envelope), assistant: scope.assistant, event };
+    const deadlineAt = deadlineFor(config, event, receivedAt);
+
+    switch (event) {
+      case 'tool-calls': {
+        const calls = toolCallsOf(envelope);
+        return { body: await runToolCalls(calls, scope, envelope, ctx, deadlineAt!), ctx, deadlineAt };
+      }
+      case 'assistant-request': {
+        const route = scope.assistantRequest;
+        if (route) {
+          const answer = route.target ? await askForAssistant(route.target, raw, ctx, deadlineAt!) : undefined;
+          return { body: answer ?? route.static ?? {}, ctx, deadlineAt };
+        }
+        const answer = table.fallback ? await askForAssistant(table.fallback, raw, ctx, deadlineAt!) : undefined;
+        return { body: answer ?? {}, ctx, deadlineAt };
+      }
+      case 'status-update':
+      case 'end-of-call-report': {
+        const targets = scope.listEvents[event];
+        await delivery.submit({ ctx, raw, targets: targets.length > 0 ? targets : table.fallback ? [table.fallback] : [] });
+        return { body: {}, ctx, deadlineAt };
+      }
+      default: {
+        // An event this gateway does not know yet must never break a call: acknowledge it.
+        if (table.fallback) await delivery.submit({ ctx, raw, targets: [table.fallback] });
+        return { body: {}, ctx, deadlineAt };
+      }
+    }
+  };
+}

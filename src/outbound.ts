@@ -1,0 +1,57 @@
+// Builds the HTTP request the gateway sends to a target: for one tool call (its arguments, or the
+// envelope narrowed to that call) or for an event copy; headers, user-agent and re-signing.
+
+import type { Envelope, ToolCall } from './envelope.js';
+import type { UpstreamRequest } from './forward.js';
+import { signedHeaders } from './signature.js';
+import { requestPath, type CompiledTarget } from './target.js';
+import { VERSION } from './version.js';
+
+export const USER_AGENT = `hms-tool-router/${VERSION}`;
+
+export interface CallContext {
+  callId: string | undefined;
+  assistant: string | undefined;
+  event: string;
+}
+
+function baseHeaders(target: CompiledTarget, ctx: CallContext): Record<string, string> {
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': USER_AGENT };
+  if (ctx.callId !== undefined) headers['x-call-id'] = ctx.callId;
+  if (ctx.assistant !== undefined) headers['x-assistant'] = ctx.assistant;
+  return Object.assign(headers, target.headers);
+}
+
+function sign(headers: Record<string, string>, target: CompiledTarget, body: string | Buffer | undefined, ctx: CallContext, nowMs: number): void {
+  if (target.body === 'message') headers['x-webhook-event'] = ctx.event;
+  if (target.secret !== undefined) Object.assign(headers, signedHeaders(target.secret, body ?? '', nowMs));
+}
+
+export type ToolRequest = { ok: true; request: UpstreamRequest } | { ok: false; missing: string };
+
+export function buildToolRequest(target: CompiledTarget, call: ToolCall & { name: string }, args: Record<string, unknown>, envelope: Envelope, ctx: CallContext, nowMs: number): ToolRequest {
+  const path = requestPath(target, args);
+  if (!path.ok) return { ok: false, missing: path.missing };
+  let body: string | undefined;
+  if (target.body === 'message') {
+    // Each tool call is exactly one upstream request: the envelope carries only this call.
+    body = JSON.stringify({ ...envelope, message: { ...envelope.message, tool_call_list: [call.entry] } });
+  } else if (target.method !== 'GET' && target.method !== 'DELETE') {
+    body = JSON.stringify(args);
+  }
+  const headers = baseHeaders(target, ctx);
+  headers['x-tool-call-id'] = String(call.id);
+  headers['x-tool-name'] = call.name;
+  sign(headers, target, body, ctx, nowMs);
+  return { ok: true, request: { origin: target.origin, path: path.path, method: target.method, headers, body } };
+}
+
+/** A copy of a whole event (the envelope exactly as received) for an event target or `fallback`. */
+export function buildEventRequest(target: CompiledTarget, raw: Buffer, ctx: CallContext, nowMs: number): UpstreamRequest {
+  const path = requestPath(target, undefined);
+  if (!path.ok) throw new Error(`the target's path has a placeholder {${path.missing}}, which events cannot fill`);
+  const headers = baseHeaders(target, ctx);
+  sign(headers, target, raw, ctx, nowMs);
+  headers['x-webhook-event'] = ctx.event;
+  return { origin: target.origin, path: path.path, method: target.method, headers, body: raw };
+}

@@ -1,0 +1,124 @@
+// A routes.yaml target compiled once per config: origin, path template, headers and timeout,
+// and the one function that turns a tool call's arguments into a safe request path.
+
+import { DEFAULT_UPSTREAM_TIMEOUT_MS, type Upstream } from './config/schema.js';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+type PathPart = { literal: string } | { argument: string };
+
+export interface CompiledTarget {
+  /** Upstream name, or the origin of a `url:` target: what logs and metrics call it. */
+  readonly label: string;
+  /** `scheme://host:port`, the key of its connection pool. */
+  readonly origin: string;
+  /** The path as written, placeholders included: for `check` and logs. */
+  readonly pathTemplate: string;
+  readonly pathParts: readonly PathPart[];
+  readonly placeholders: ReadonlySet<string>;
+  readonly method: HttpMethod;
+  /** Upstream headers, then the target's own; keys lower-cased. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly timeoutMs: number;
+  readonly body: 'arguments' | 'message';
+  readonly secret: string | undefined;
+  readonly fallback: string | undefined;
+}
+
+export interface TargetSpec {
+  upstream?: string | undefined;
+  path?: string | undefined;
+  url?: string | undefined;
+  method?: HttpMethod | undefined;
+  headers?: Record<string, string> | undefined;
+  timeout?: number | undefined;
+  secret?: string | undefined;
+  body?: 'arguments' | 'message' | undefined;
+  fallback?: string | undefined;
+}
+
+const originPattern = /^(https?:\/\/[^/?#]+)(.*)$/i;
+
+export function compileTarget(spec: TargetSpec, upstreams: Readonly<Record<string, Upstream>>, defaults: { path: string; body: 'arguments' | 'message' }): CompiledTarget {
+  const upstream = spec.upstream !== undefined ? upstreams[spec.upstream] : undefined;
+  if (spec.upstream !== undefined && !upstream) throw new Error(`upstream "${spec.upstream}" is not declared`);
+  const address = upstream ? joinPath(upstream.url, spec.path ?? defaults.path) : spec.url!;
+  const match = originPattern.exec(address);
+  if (!match) throw new Error(`not an absolute URL: ${address}`);
+  const origin = new URL(match[1]!).origin;
+  const rest = match[2] === '' ? '/' : match[2]!;
+  const pathTemplate = rest.startsWith('/') ? rest : `/${rest}`;
+  const pathParts = parseTemplate(pathTemplate);
+  return {
+    label: spec.upstream ?? origin,
+    origin,
+    pathTemplate,
+    pathParts,
+    placeholders: new Set(pathParts.flatMap((p) => ('argument' in p ? [p.argument] : []))),
+    method: spec.method ?? 'POST',
+    headers: lowerCaseKeys({ ...upstream?.headers, ...spec.headers }),
+    timeoutMs: spec.timeout ?? upstream?.timeout ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
+    body: spec.body ?? defaults.body,
+    secret: spec.secret,
+    fallback: spec.fallback,
+  };
+}
+
+/** Joins a base URL (which may carry a base path) and a path with exactly one `/`. */
+export function joinPath(base: string, path: string): string {
+  if (path === '') return base;
+  return `${base.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
+}
+
+function parseTemplate(template: string): PathPart[] {
+  const parts: PathPart[] = [];
+  const pattern = /\{([^{}]+)\}/g;
+  let last = 0;
+  for (let m = pattern.exec(template); m !== null; m = pattern.exec(template)) {
+    if (m.index > last) parts.push({ literal: template.slice(last, m.index) });
+    parts.push({ argument: m[1]! });
+    last = m.index + m[0].length;
+  }
+  if (last < template.length) parts.push({ literal: template.slice(last) });
+  return parts;
+}
+
+function lowerCaseKeys(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) out[k.toLowerCase()] = v;
+  return out;
+}
+
+export type RequestPath = { ok: true; path: string } | { ok: false; missing: string };
+
+/**
+ * The request path for these arguments: every placeholder URL-encoded (so an argument can never
+ * change the host or add a path segment) and, for GET/DELETE, the unused arguments as the query.
+ */
+export function requestPath(target: CompiledTarget, args: Readonly<Record<string, unknown>> | undefined): RequestPath {
+  let path = '';
+  for (const part of target.pathParts) {
+    if ('literal' in part) {
+      path += part.literal;
+      continue;
+    }
+    const value = args?.[part.argument];
+    if (value === undefined || value === null) return { ok: false, missing: part.argument };
+    path += encodeURIComponent(queryValue(value));
+  }
+  if (args && (target.method === 'GET' || target.method === 'DELETE')) {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(args)) {
+      if (!target.placeholders.has(key) && value !== undefined && value !== null) query.append(key, queryValue(value));
+    }
+    const encoded = query.toString();
+    if (encoded !== '') path += (path.includes('?') ? '&' : '?') + encoded;
+  }
+  return { ok: true, path };
+}
+
+function queryValue(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  return JSON.stringify(value);
+}
