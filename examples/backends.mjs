@@ -96,6 +96,7 @@ export async function startBackends({ host = '127.0.0.1', ports = { crm: 4100, c
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { urls } = await startBackends();
+  // In docker compose the backends listen on all interfaces (BACKENDS_HOST=0.0.0.0).
+  const { urls } = await startBackends({ host: process.env.BACKENDS_HOST ?? '127.0.0.1' });
   process.stdout.write(`example backends: ${JSON.stringify(urls)}\n`);
 }

@@ -27,7 +27,7 @@ export interface VerifyInput {
 export type VerifyResult = { ok: true; signed: boolean } | { ok: false; code: ErrorCode; reason: string };
 
 const hexPattern = /^[0-9a-f]{64}$/;
-const timestampPattern = /^\d{1,12}$/;
+const timestampPattern = /^\d{1,16}$/;
 
 export function verifySignature(input: VerifyInput): VerifyResult {
   const signature = input.signature?.trim() ?? '';
@@ -43,6 +43,9 @@ export function verifySignature(input: VerifyInput): VerifyResult {
   const timestamp = input.timestamp?.trim() ?? '';
   if (!timestampPattern.test(timestamp)) {
     return { ok: false, code: 'GW_ERR_TIMESTAMP_INVALID', reason: timestamp === '' ? 'no X-Webhook-Timestamp header' : 'X-Webhook-Timestamp is not whole Unix seconds' };
+  }
+  if (timestamp.length >= 13) {
+    return { ok: false, code: 'GW_ERR_TIMESTAMP_INVALID', reason: 'X-Webhook-Timestamp looks like milliseconds; it must be Unix seconds' };
   }
   const skewMs = Math.abs(input.nowMs - Number(timestamp) * 1000);
   if (skewMs > input.toleranceMs) {

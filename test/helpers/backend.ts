@@ -1,0 +1,81 @@
+// A real HTTP backend on 127.0.0.1 port 0 that records every request it receives; closed by the
+// test's teardown.
+
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Test } from 'tap';
+
+export interface ReceivedRequest {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  body: Buffer;
+  text: string;
+  json: () => unknown;
+}
+
+export type BackendHandler = (req: ReceivedRequest, res: ServerResponse) => void | Promise<void>;
+
+export interface Backend {
+  url: string;
+  origin: string;
+  port: number;
+  requests: ReceivedRequest[];
+  close(): Promise<void>;
+}
+
+export async function startBackend(t: Test, handler: BackendHandler): Promise<Backend> {
+  const requests: ReceivedRequest[] = [];
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    try {
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+    } catch {
+      return;
+    }
+    const body = Buffer.concat(chunks);
+    const received: ReceivedRequest = {
+      method: req.method ?? '',
+      url: req.url ?? '',
+      headers: req.headers,
+      body,
+      text: body.toString('utf8'),
+      json: () => JSON.parse(body.toString('utf8')),
+    };
+    requests.push(received);
+    try {
+      await handler(received, res);
+    } catch (err) {
+      if (!res.headersSent) res.writeHead(500).end(String(err));
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  t.teardown(close);
+  return { url: `http://127.0.0.1:${port}`, origin: `http://127.0.0.1:${port}`, port, requests, close };
+}
+
+/** Answers JSON with the given status after an optional delay. */
+export function json(body: unknown, status = 200, delayMs = 0): BackendHandler {
+  return async (_req, res) => {
+    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+    if (res.destroyed) return;
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  };
+}
+
+/** A port on 127.0.0.1 where nothing listens: a server bound and closed again. */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
