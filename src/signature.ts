@@ -47,9 +47,10 @@ export function verifySignature(input: VerifyInput): VerifyResult {
   if (timestamp.length >= 13) {
     return { ok: false, code: 'GW_ERR_TIMESTAMP_INVALID', reason: 'X-Webhook-Timestamp looks like milliseconds; it must be Unix seconds' };
   }
-  const skewMs = Math.abs(input.nowMs - Number(timestamp) * 1000);
-  if (skewMs > input.toleranceMs) {
-    return { ok: false, code: 'GW_ERR_TIMESTAMP_STALE', reason: `timestamp is ${Math.round(skewMs / 1000)}s away from this host's clock (tolerance ${Math.round(input.toleranceMs / 1000)}s)` };
+  // Whole seconds on both sides, as the platform's own SDK compares them.
+  const skewSeconds = Math.abs(Math.floor(input.nowMs / 1000) - Number(timestamp));
+  if (skewSeconds * 1000 > input.toleranceMs) {
+    return { ok: false, code: 'GW_ERR_TIMESTAMP_STALE', reason: `timestamp is ${skewSeconds}s away from this host's clock (tolerance ${input.toleranceMs / 1000}s)` };
   }
   const hex = signature.startsWith('sha256=') ? signature.slice(7) : signature;
   if (!hexPattern.test(hex)) {
