@@ -46,6 +46,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(healthPlugin);
   await app.register(webhookPlugin, { config, table, dispatch, now });
 
+  // Once shutdown starts, replies to requests still in flight close their keep-alive socket, so
+  // close() does not wait for idle clients to hang up.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
   app.addHook('onClose', async () => {
     await delivery.close();
     await pools.close();

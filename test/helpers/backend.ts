@@ -62,10 +62,15 @@ export async function startBackend(t: Test, handler: BackendHandler): Promise<Ba
   return { url: `http://127.0.0.1:${port}`, origin: `http://127.0.0.1:${port}`, port, requests, close };
 }
 
+/** Waits `ms`; the timer is unref'd so a slow fake backend never keeps the test process alive. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
 /** Answers JSON with the given status after an optional delay. */
 export function json(body: unknown, status = 200, delayMs = 0): BackendHandler {
   return async (_req, res) => {
-    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+    if (delayMs > 0) await sleep(delayMs);
     if (res.destroyed) return;
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   };
