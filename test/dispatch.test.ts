@@ -1,0 +1,170 @@
+// Events other than tool calls: assistant-request (static, forwarded, failing, timing out,
+// fallback), status-update and end-of-call-report fan-out, unknown events to the fallback.
+
+import t from 'tap';
+import { closedPort, json, sleep, startBackend } from './helpers/backend.js';
+import { envelope, eventually, send, startGateway } from './helpers/gateway.js';
+import { signatureHex } from '../src/signature.js';
+
+const head = `
+version: 1
+account: { secrets: [test-secret] }
+`;
+
+t.test('assistant-request: static alone answers without any backend', async (t) => {
+  const gateway = await startGateway(t, `${head}
+events:
+  assistant-request: { static: { assistant: { first_message: "Hi!" }, max_duration_seconds: 300 } }
+`);
+  const res = await send(`${gateway.url}/webhook`, envelope('assistant-request'));
+  t.same([res.status, res.body], [200, { assistant: { first_message: 'Hi!' }, max_duration_seconds: 300 }]);
+});
+
+t.test("assistant-request: the backend's JSON object is returned as-is", async (t) => {
+  const answer = { assistant_id: 'a-1', assistant_override: { first_message: 'Hello John' }, metadata: { crm_id: 7 } };
+  const backend = await startBackend(t, json(answer));
+  const gateway = await startGateway(t, `${head}
+upstreams: { crm: { url: "${backend.url}" } }
+events:
+  assistant-request: { upstream: crm, path: /assistant-config, secret: crm-secret, static: { assistant: { first_message: "static" } } }
+`);
+  const inbound = envelope('assistant-request', { call: { id: 'c-9', status: 'ringing' } });
+  const res = await send(`${gateway.url}/webhook`, inbound);
+  t.same([res.status, res.body], [200, answer]);
+  const req = backend.requests[0]!;
+  t.equal(req.url, '/assistant-config');
+  t.same(req.json(), inbound, 'the envelope as received');
+  t.equal(req.headers['x-webhook-event'], 'assistant-request');
+  t.equal(req.headers['x-call-id'], 'c-9');
+  t.equal(req.headers['x-webhook-signature'], `sha256=${signatureHex('crm-secret', req.headers['x-webhook-timestamp'] as string, req.body)}`);
+});
+
+t.test('assistant-request: failure, non-object reply or timeout gives static, else {}', async (t) => {
+  const backend = await startBackend(t, async (req, res) => {
+    if (req.url === '/slow') {
+      await sleep(10_000);
+      return;
+    }
+    if (req.url === '/array') return void res.writeHead(200, { 'content-type': 'application/json' }).end('[1]');
+    if (req.url === '/text') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('hello');
+    res.writeHead(503).end();
+  });
+  const dead = await closedPort();
+  const config = (path: string, withStatic: boolean) => `${head}
+upstreams: { crm: { url: "${path.startsWith('http') ? path : backend.url}" } }
+events:
+  assistant-request: { upstream: crm, path: "${path.startsWith('http') ? '/' : path}"${withStatic ? ', static: { assistant: { first_message: "Saved greeting" } }' : ''} }
+deadlines: { assistant-request: 800ms }
+`;
+  for (const [path, label] of [['/503', 'HTTP 503'], ['/array', 'JSON array'], ['/text', 'plain text'], [`http://127.0.0.1:${dead}`, 'refused'], ['/slow', 'timeout']] as const) {
+    for (const withStatic of [true, false]) {
+      const gateway = await startGateway(t, config(path, withStatic));
+      const res = await send(`${gateway.url}/webhook`, envelope('assistant-request'));
+      t.same([res.status, res.body], [200, withStatic ? { assistant: { first_message: 'Saved greeting' } } : {}], `${label}, static=${withStatic}`);
+      t.ok(res.elapsedMs < 1500, `${label}: answered in ${Math.round(res.elapsedMs)} ms (deadline 800 ms)`);
+      await gateway.app.close();
+    }
+  }
+});
+
+t.test('assistant-request: no route uses the fallback handler, else {}', async (t) => {
+  const legacy = await startBackend(t, json({ assistant: { first_message: 'from legacy' } }));
+  const withFallback = await startGateway(t, `${head}
+fallback: { url: "${legacy.url}/hms" }
+`);
+  const res = await send(`${withFallback.url}/webhook`, envelope('assistant-request'));
+  t.same(res.body, { assistant: { first_message: 'from legacy' } });
+  t.equal(legacy.requests[0]!.url, '/hms');
+  const bare = await startGateway(t, head);
+  const empty = await send(`${bare.url}/webhook`, envelope('assistant-request'));
+  t.same([empty.status, empty.body], [200, {}]);
+});
+
+t.test("assistant-request: a phone-matched assistant's own route", async (t) => {
+  const gateway = await startGateway(t, `${head}
+events:
+  assistant-request: { static: { assistant: { first_message: "account" } } }
+assistants:
+  sales:
+    phone_numbers: ["+31850835037"]
+    events:
+      assistant-request: { static: { assistant: { first_message: "sales" } } }
+  support: {}
+`);
+  t.same((await send(`${gateway.url}/webhook`, envelope('assistant-request'))).body, { assistant: { first_message: 'sales' } });
+  t.same((await send(`${gateway.url}/webhook`, envelope('assistant-request', { phone_number: { number: '+1 555' } }))).body, { assistant: { first_message: 'account' } });
+  t.same((await send(`${gateway.url}/webhook/support`, envelope('assistant-request'))).body, { assistant: { first_message: 'account' } });
+});
+
+t.test('status-update and end-of-call-report: answered at once, a copy to every target', async (t) => {
+  const crm = await startBackend(t, async (_req, res) => {
+    await sleep(400);
+    res.writeHead(204).end();
+  });
+  const warehouse = await startBackend(t, (_req, res) => void res.writeHead(500).end());
+  const dead = await closedPort();
+  const gateway = await startGateway(t, `${head}
+upstreams: { crm: { url: "${crm.url}" } }
+events:
+  status-update: { upstream: crm, path: /call-status }
+  end-of-call-report:
+    - { upstream: crm, path: /calls, secret: crm-secret }
+    - { url: "${warehouse.url}/ingest" }
+    - { url: "http://127.0.0.1:${dead}/gone" }
+`);
+  const status = envelope('status-update', { call: { id: 'c-1', status: 'ended' } });
+  const report = envelope('end-of-call-report', { summary: 'Booked.', duration_seconds: 84 });
+  const raw = JSON.stringify(report);
+  const r1 = await send(`${gateway.url}/webhook`, status);
+  const r2 = await send(`${gateway.url}/webhook`, raw);
+  t.same([r1.status, r1.body, r2.status, r2.body], [200, {}, 200, {}]);
+  t.ok(r1.elapsedMs < 300 && r2.elapsedMs < 300, 'acknowledged before the 400 ms backend answered');
+  await eventually(() => crm.requests.length === 2 && warehouse.requests.length === 1);
+  const calls = crm.requests.find((r) => r.url === '/calls')!;
+  t.equal(calls.text, raw, 'forwarded byte for byte');
+  t.equal(calls.headers['x-webhook-signature'], `sha256=${signatureHex('crm-secret', calls.headers['x-webhook-timestamp'] as string, calls.body)}`);
+  t.equal(calls.headers['x-webhook-event'], 'end-of-call-report');
+  t.same(crm.requests.find((r) => r.url === '/call-status')!.json(), status);
+  t.equal(warehouse.requests[0]!.url, '/ingest');
+  // Failed deliveries are logged with their reason.
+  await eventually(() => gateway.logs.filter((l) => l.msg === 'event delivery failed').length === 2);
+  const failed = gateway.logs.filter((l) => l.msg === 'event delivery failed').map((l) => [l.target, l.reason, l.status]);
+  t.same(failed.sort((a, b) => String(a[1]).localeCompare(String(b[1]))), [[warehouse.origin, 'error', 500], [`http://127.0.0.1:${dead}`, 'unavailable', undefined]]);
+  // Logs never carry the summary or the caller's number.
+  t.notMatch(JSON.stringify(gateway.logs), /Booked|\+3161/);
+});
+
+t.test("an assistant's events replace the account's for that event only", async (t) => {
+  const be = await startBackend(t, (_req, res) => void res.writeHead(200).end());
+  const gateway = await startGateway(t, `${head}
+upstreams: { be: { url: "${be.url}" } }
+events:
+  status-update: { upstream: be, path: /account-status }
+  end-of-call-report: { upstream: be, path: /account-report }
+assistants:
+  sales:
+    events:
+      end-of-call-report: [{ upstream: be, path: /sales-report }]
+`);
+  await send(`${gateway.url}/webhook/sales`, envelope('status-update'));
+  await send(`${gateway.url}/webhook/sales`, envelope('end-of-call-report'));
+  await eventually(() => be.requests.length === 2);
+  t.same(be.requests.map((r) => [r.url, r.headers['x-assistant']]).sort(), [['/account-status', 'sales'], ['/sales-report', 'sales']]);
+});
+
+t.test('events with no route, and unknown events, go whole to the fallback', async (t) => {
+  const legacy = await startBackend(t, (_req, res) => void res.writeHead(200).end());
+  const gateway = await startGateway(t, `${head}
+fallback: { url: "${legacy.url}/hms-webhook", secret: legacy }
+`);
+  const unknown = JSON.stringify(envelope('speech-update', { role: 'user' }));
+  const report = JSON.stringify(envelope('end-of-call-report'));
+  t.same((await send(`${gateway.url}/webhook`, unknown)).body, {});
+  t.same((await send(`${gateway.url}/webhook`, report)).body, {});
+  await eventually(() => legacy.requests.length === 2);
+  t.same(legacy.requests.map((r) => [r.url, r.headers['x-webhook-event'], r.text]).sort(), [
+    ['/hms-webhook', 'end-of-call-report', report],
+    ['/hms-webhook', 'speech-update', unknown],
+  ]);
+  for (const r of legacy.requests) t.equal(r.headers['x-webhook-signature'], `sha256=${signatureHex('legacy', r.headers['x-webhook-timestamp'] as string, r.body)}`);
+});
