@@ -31,7 +31,11 @@ export function createToolCallRunner(deps: ToolCallDeps) {
     if (!route) return { tool_call_id: id, error: `No route for tool ${name}.` };
     const { target } = route;
     const built = buildToolRequest(target, { ...call, name }, call.args.value, envelope, ctx, now());
-    if (!built.ok) return { tool_call_id: id, error: `The tool ${name} needs the argument "${built.missing}".` };
+    if (!built.ok) {
+      return 'missing' in built
+        ? { tool_call_id: id, error: `The tool ${name} needs the argument "${built.missing}".` }
+        : { tool_call_id: id, error: `The argument "${built.invalid}" of ${name} is not a valid value.` };
+    }
 
     const timeoutMs = Math.min(target.timeoutMs, deadlineAt - now());
     const outcome = await forward(built.request, { timeoutMs, signal });

@@ -27,11 +27,11 @@ function sign(headers: Record<string, string>, target: CompiledTarget, body: str
   if (target.secret !== undefined) Object.assign(headers, signedHeaders(target.secret, body ?? '', nowMs));
 }
 
-export type ToolRequest = { ok: true; request: UpstreamRequest } | { ok: false; missing: string };
+export type ToolRequest = { ok: true; request: UpstreamRequest } | Exclude<ReturnType<typeof requestPath>, { ok: true }>;
 
 export function buildToolRequest(target: CompiledTarget, call: ToolCall & { name: string }, args: Record<string, unknown>, envelope: Envelope, ctx: CallContext, nowMs: number): ToolRequest {
   const path = requestPath(target, args);
-  if (!path.ok) return { ok: false, missing: path.missing };
+  if (!path.ok) return path;
   let body: string | undefined;
   if (target.body === 'message') {
     // Each tool call is exactly one upstream request: the envelope carries only this call.
@@ -49,7 +49,7 @@ export function buildToolRequest(target: CompiledTarget, call: ToolCall & { name
 /** A copy of a whole event (the envelope exactly as received) for an event target or `fallback`. */
 export function buildEventRequest(target: CompiledTarget, raw: Buffer, ctx: CallContext, nowMs: number): UpstreamRequest {
   const path = requestPath(target, undefined);
-  if (!path.ok) throw new Error(`the target's path has a placeholder {${path.missing}}, which events cannot fill`);
+  if (!path.ok) throw new Error("an event target's path cannot have placeholders: events have no arguments to fill them");
   const headers = baseHeaders(target, ctx);
   sign(headers, target, raw, ctx, nowMs);
   headers['x-webhook-event'] = ctx.event;

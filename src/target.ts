@@ -89,7 +89,7 @@ function lowerCaseKeys(headers: Record<string, string>): Record<string, string> 
   return out;
 }
 
-export type RequestPath = { ok: true; path: string } | { ok: false; missing: string };
+export type RequestPath = { ok: true; path: string } | { ok: false; missing: string } | { ok: false; invalid: string };
 
 /**
  * The request path for these arguments: every placeholder URL-encoded (so an argument can never
@@ -103,8 +103,11 @@ export function requestPath(target: CompiledTarget, args: Readonly<Record<string
       continue;
     }
     const value = args?.[part.argument];
-    if (value === undefined || value === null) return { ok: false, missing: part.argument };
-    path += encodeURIComponent(queryValue(value));
+    if (value === undefined || value === null || value === '') return { ok: false, missing: part.argument };
+    const text = queryValue(value);
+    // "." and ".." would be dot-segments (encoded or not): they could reach another endpoint.
+    if (text === '.' || text === '..') return { ok: false, invalid: part.argument };
+    path += encodeURIComponent(text);
   }
   if (args && (target.method === 'GET' || target.method === 'DELETE')) {
     const query = new URLSearchParams();

@@ -30,12 +30,17 @@ export function interpretJson(value: unknown, toolCallId: string | number): Tool
     const entry = entries.find((e) => isPlainObject(e) && e.tool_call_id === toolCallId) ?? (entries.length === 1 ? entries[0] : undefined);
     if (!isPlainObject(entry)) return { kind: 'failed', detail: `results has no entry for tool_call_id ${toolCallId}` };
     if ('result' in entry) return { kind: 'result', value: entry.result };
-    if ('error' in entry) return { kind: 'error', message: errorText(entry.error) };
+    if (hasError(entry)) return { kind: 'error', message: errorText(entry.error) };
     return { kind: 'failed', detail: 'results entry has neither result nor error' };
   }
   if ('result' in value) return { kind: 'result', value: value.result };
-  if ('error' in value) return { kind: 'error', message: errorText(value.error) };
+  if (hasError(value)) return { kind: 'error', message: errorText(value.error) };
   return { kind: 'result', value };
+}
+
+/** `"error": null` is how many APIs say "no error": only a real value counts. */
+function hasError(value: Record<string, unknown>): boolean {
+  return value.error !== undefined && value.error !== null;
 }
 
 function errorText(error: unknown): string {

@@ -152,6 +152,8 @@ tools:
       ['cancel_order', { order_id: 42, by: 'phone' }],
       ['update_order', { order_id: 'A-1', note: 'call back' }],
       ['order_status', { verbose: true }],
+      ['order_status', { order_id: '..' }],
+      ['order_status', { order_id: '' }],
     ]),
   );
   t.same(res.body, {
@@ -160,6 +162,8 @@ tools:
       { tool_call_id: 'tc_2', result: 'ok' },
       { tool_call_id: 'tc_3', result: 'ok' },
       { tool_call_id: 'tc_4', error: 'The tool order_status needs the argument "order_id".' },
+      { tool_call_id: 'tc_5', error: 'The argument "order_id" of order_status is not a valid value.' },
+      { tool_call_id: 'tc_6', error: 'The tool order_status needs the argument "order_id".' },
     ],
   });
   const seen = backend.requests.map((r) => [r.method, r.url, r.text]).sort((a, b) => a[0]!.localeCompare(b[0]!));

@@ -1,7 +1,7 @@
 // The webhook endpoints end to end over real HTTP: order of checks (404, 413, 415, 401, 400),
 // signature forms, rotation, per-assistant secrets, phone-number matching, allow_unsigned.
 
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { startBackend } from '../helpers/backend.js';
 import { envelope, send, startGateway, toolCalls } from '../helpers/gateway.js';
@@ -9,7 +9,7 @@ import { signatureHex } from '../../src/signature.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
-async function setup(t: Parameters<Parameters<typeof t.test>[1]>[0], extra = '') {
+async function setup(t: Test, extra = '') {
   const backend = await startBackend(t, (req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ result: `${req.url} ${req.headers['x-assistant'] ?? '-'}` }));
   });
