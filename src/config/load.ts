@@ -2,7 +2,7 @@
 // the zod schema. Every problem becomes a diagnostic that points at FILE:LINE:COL.
 
 import { readFile } from 'node:fs/promises';
-import { LineCounter, parseDocument, visit, isMap, isSeq, isPair, isScalar, type Document, type Node as YamlNode } from 'yaml';
+import { LineCounter, parse, parseDocument, visit, isMap, isSeq, isPair, isScalar, type Document, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
 
@@ -40,13 +40,13 @@ export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = proc
   try {
     source = await readFile(file, 'utf8');
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found; pass --routes FILE or set ROUTES_FILE' : (err as Error).message;
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found; check the path (or ROUTES_FILE)' : (err as Error).message;
     throw new ConfigError([{ file, line: 0, col: 0, severity: 'error', message: `cannot read routes file: ${reason}` }]);
   }
   return parseConfig(source, file, env);
 }
 
-const placeholder = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+const placeholder = /\$\{([^}]*)\}/g;
 
 export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const lines = new LineCounter();
@@ -58,7 +58,10 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
 
   const doc = parseDocument(source, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map((e) => error(e.pos[0], yamlMessage(e.code, e.message))));
+    // Every duplicate key, but only the first syntax error: the ones after it are its echoes.
+    const firstSyntax = doc.errors.find((e) => e.code !== 'DUPLICATE_KEY');
+    const shown = doc.errors.filter((e) => e.code === 'DUPLICATE_KEY' || e === firstSyntax);
+    throw new ConfigError(sortDiagnostics(shown.map((e) => error(e.pos[0], yamlMessage(e.code, e.message, source.slice(e.pos[0], e.pos[1] + 80))))));
   }
 
   const diagnostics: Diagnostic[] = [];
@@ -66,18 +69,33 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
   visit(doc, {
     Scalar(key, node) {
       if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('${')) return;
-      const missing: string[] = [];
-      node.value = node.value.replace(placeholder, (_match, name: string, fallback: string | undefined) => {
+      const start = node.range?.[0] ?? 0;
+      // Where a placeholder stands in the file: exact on one-line plain and quoted scalars.
+      const offsetOf = (index: number) => (node.type === 'PLAIN' ? start + index : node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE' ? start + 1 + index : start);
+      const original = node.value;
+      let failed = false;
+      const substituted = original.replace(placeholder, (match: string, body: string, index: number) => {
+        const parts = /^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$/s.exec(body);
+        if (!parts) {
+          failed = true;
+          diagnostics.push(error(offsetOf(index), `"${match}" is not a valid reference: write \${NAME} or \${NAME:-default}, with a name of letters, digits and _`));
+          return '';
+        }
+        const [, name, fallback] = parts as unknown as [string, string, string | undefined];
         const value = env[name];
         if (value !== undefined && value !== '') return value;
         if (fallback !== undefined) return fallback;
-        missing.push(name);
+        failed = true;
+        diagnostics.push(error(offsetOf(index), `environment variable ${name} is not set (used as \${${name}}); set it, or write \${${name}:-default}`));
         return '';
       });
-      if (missing.length > 0) {
-        unresolved.add(node.range?.[0] ?? 0);
-        for (const name of missing) diagnostics.push(error(node.range?.[0], `environment variable ${name} is not set (used as \${${name}}); set it, or write \${${name}:-default}`));
+      if (failed) {
+        unresolved.add(start);
+        return;
       }
+      // An unquoted value that is only a placeholder takes the type its text has in YAML, so
+      // `timeout: ${TIMEOUT:-3000}` is a number and `allow_unsigned: ${DEV:-false}` a boolean.
+      node.value = node.type === 'PLAIN' && /^\$\{[^}]*\}$/.test(original) ? scalarFromText(substituted) : substituted;
     },
   });
 
@@ -106,6 +124,16 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
   return { config: parsed.data, warnings, file };
 }
 
+/** Numbers and booleans as YAML reads them; any other text stays a string. */
+function scalarFromText(text: string): unknown {
+  try {
+    const value: unknown = parse(text);
+    return typeof value === 'number' || typeof value === 'boolean' ? value : text;
+  } catch {
+    return text;
+  }
+}
+
 function offsetOf(d: Diagnostic, lines: LineCounter): number {
   const lineStart = lines.lineStarts[d.line - 1] ?? 0;
   return lineStart + d.col - 1;
@@ -115,8 +143,12 @@ function sortDiagnostics(list: Diagnostic[]): Diagnostic[] {
   return [...list].sort((a, b) => a.line - b.line || a.col - b.col);
 }
 
-function yamlMessage(code: string, message: string): string {
-  if (code === 'DUPLICATE_KEY') return 'duplicate key: this key is already defined above in the same mapping';
+function yamlMessage(code: string, message: string, text: string): string {
+  if (code === 'DUPLICATE_KEY') {
+    const key = /^\s*(?:"([^"]*)"|'([^']*)'|([^:\n]*?))\s*:/.exec(text);
+    const name = key ? (key[1] ?? key[2] ?? key[3]) : undefined;
+    return `duplicate key${name ? ` "${name}"` : ''}: it is already defined above in the same mapping`;
+  }
   return `YAML syntax error: ${message.split('\n')[0]}`;
 }
 
@@ -165,7 +197,7 @@ function issueDiagnostics(doc: Document, issue: z.core.$ZodIssue, error: (offset
   if (issue.code === 'invalid_key') {
     return [error(where.keyNode?.range?.[0] ?? where.node?.range?.[0], `${prefix}${issue.issues[0]?.message ?? issue.message}`)];
   }
-  if (issue.code === 'invalid_type' && !where.found) {
+  if ((issue.code === 'invalid_type' || issue.code === 'invalid_value' || issue.code === 'invalid_union') && !where.found) {
     const key = issue.path[issue.path.length - 1];
     const parent = locate(doc, issue.path.slice(0, -1));
     return [error(parent.node?.range?.[0], `${prefix}missing required key "${String(key)}"`)];

@@ -80,12 +80,24 @@ export const toolTargetSchema = z
   })
   .superRefine((target, ctx) => checkDestination(target, ctx));
 
+/** Events carry no arguments, so an event target's address cannot have {placeholders}. */
+function checkNoPlaceholders(target: { path?: string | undefined; url?: string | undefined }, ctx: z.RefinementCtx): void {
+  for (const key of ['path', 'url'] as const) {
+    if (/\{[^{}]+\}/.test(target[key] ?? '')) {
+      ctx.addIssue({ code: 'custom', message: 'placeholders like {name} are for tool arguments; an event target needs a fixed address', path: [key] });
+    }
+  }
+}
+
 export const eventTargetSchema = z
   .strictObject({
     ...targetFields,
     body: z.literal('message', { message: 'event targets always receive the envelope; use body: message or leave it out' }).optional(),
   })
-  .superRefine((target, ctx) => checkDestination(target, ctx));
+  .superRefine((target, ctx) => {
+    checkDestination(target, ctx);
+    checkNoPlaceholders(target, ctx);
+  });
 
 export const assistantRequestTargetSchema = z
   .strictObject({
@@ -95,6 +107,7 @@ export const assistantRequestTargetSchema = z
   })
   .superRefine((target, ctx) => {
     checkDestination(target, ctx, true);
+    checkNoPlaceholders(target, ctx);
     if (target.upstream === undefined && target.url === undefined && target.static === undefined) {
       ctx.addIssue({ code: 'custom', message: 'assistant-request needs upstream, url or static' });
     }
@@ -147,49 +160,70 @@ export const configSchema = z
       .default({ timestamp_tolerance: 300_000, allow_unsigned: false }),
     limits: z.strictObject({ body: size.default(1024 * 1024) }).default({ body: 1024 * 1024 }),
   })
-  .superRefine((config, ctx) => {
-    const declared = new Set(Object.keys(config.upstreams));
-    const checkUpstream = (target: { upstream?: string | undefined } | undefined, path: (string | number)[]) => {
-      if (target?.upstream !== undefined && !declared.has(target.upstream)) {
-        const known = declared.size > 0 ? ` (declared: ${[...declared].join(', ')})` : '';
-        ctx.addIssue({ code: 'custom', message: `upstream "${target.upstream}" is not declared under upstreams${known}`, path: [...path, 'upstream'] });
-      }
-    };
-    const checkEvents = (events: Events | undefined, path: (string | number)[]) => {
-      if (!events) return;
-      checkUpstream(events['assistant-request'], [...path, 'assistant-request']);
-      for (const name of ['status-update', 'end-of-call-report'] as const) {
-        events[name]?.forEach((target, i) => checkUpstream(target, [...path, name, i]));
-      }
-    };
-    for (const [name, target] of Object.entries(config.tools)) checkUpstream(target, ['tools', name]);
-    checkEvents(config.events, ['events']);
-    checkUpstream(config.fallback, ['fallback']);
+  // Cross-references run even when other values are invalid, so every problem shows at once;
+  // the config may then be partly malformed, hence the defensive reads.
+  .superRefine((config, ctx) => checkReferences(config as unknown, ctx), { when: () => true });
 
-    const phoneOwners = new Map<string, string>();
-    let anySecret = (config.account?.secrets?.length ?? 0) > 0;
-    for (const [name, assistant] of Object.entries(config.assistants)) {
-      if ((assistant.secrets?.length ?? 0) > 0) anySecret = true;
-      for (const [tool, target] of Object.entries(assistant.tools ?? {})) checkUpstream(target, ['assistants', name, 'tools', tool]);
-      checkEvents(assistant.events, ['assistants', name, 'events']);
-      assistant.phone_numbers?.forEach((number, i) => {
-        const key = normalizePhoneNumber(number);
-        const owner = phoneOwners.get(key);
-        if (owner !== undefined) {
-          ctx.addIssue({ code: 'custom', message: `phone number ${number} is already listed for assistant "${owner}"; a number can belong to one assistant only`, path: ['assistants', name, 'phone_numbers', i] });
-        } else {
-          phoneOwners.set(key, name);
-        }
-      });
+type Path = (string | number)[];
+
+function entriesOf(value: unknown): [string, unknown][] {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? Object.entries(value) : [];
+}
+
+function field(value: unknown, key: string): unknown {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
+}
+
+function checkReferences(config: unknown, ctx: z.RefinementCtx): void {
+  const declared = new Set(entriesOf(field(config, 'upstreams')).map(([name]) => name));
+  const checkUpstream = (target: unknown, path: Path) => {
+    const upstream = field(target, 'upstream');
+    if (typeof upstream === 'string' && !declared.has(upstream)) {
+      const known = declared.size > 0 ? ` (declared: ${[...declared].join(', ')})` : '';
+      ctx.addIssue({ code: 'custom', message: `upstream "${upstream}" is not declared under upstreams${known}`, path: [...path, 'upstream'] });
     }
-    if (!anySecret && !config.security.allow_unsigned) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'no secrets configured: add account.secrets (or secrets on an assistant) with the webhook_secret set on the platform, or set security.allow_unsigned: true for local development only',
-        path: ['account'],
-      });
+  };
+  const checkEvents = (events: unknown, path: Path) => {
+    checkUpstream(field(events, 'assistant-request'), [...path, 'assistant-request']);
+    for (const name of ['status-update', 'end-of-call-report']) {
+      const targets = field(events, name);
+      if (Array.isArray(targets)) targets.forEach((target, i) => checkUpstream(target, [...path, name, i]));
+      else checkUpstream(targets, [...path, name]);
     }
-  });
+  };
+  for (const [name, target] of entriesOf(field(config, 'tools'))) checkUpstream(target, ['tools', name]);
+  checkEvents(field(config, 'events'), ['events']);
+  checkUpstream(field(config, 'fallback'), ['fallback']);
+
+  // A secrets key that is present but invalid (say, empty) is reported on its own; "no secrets
+  // anywhere" is only for configs that never mention one.
+  let secretsGiven = field(field(config, 'account'), 'secrets') !== undefined;
+  const phoneOwners = new Map<string, string>();
+  for (const [name, assistant] of entriesOf(field(config, 'assistants'))) {
+    if (field(assistant, 'secrets') !== undefined) secretsGiven = true;
+    for (const [tool, target] of entriesOf(field(assistant, 'tools'))) checkUpstream(target, ['assistants', name, 'tools', tool]);
+    checkEvents(field(assistant, 'events'), ['assistants', name, 'events']);
+    const numbers = field(assistant, 'phone_numbers');
+    if (!Array.isArray(numbers)) continue;
+    numbers.forEach((number: unknown, i) => {
+      if (typeof number !== 'string') return;
+      const key = normalizePhoneNumber(number);
+      const owner = phoneOwners.get(key);
+      if (owner !== undefined) {
+        ctx.addIssue({ code: 'custom', message: `phone number ${number} is already listed for assistant "${owner}"; a number can belong to one assistant only`, path: ['assistants', name, 'phone_numbers', i] });
+      } else {
+        phoneOwners.set(key, name);
+      }
+    });
+  }
+  if (!secretsGiven && field(field(config, 'security'), 'allow_unsigned') !== true) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'no secrets configured: add account.secrets (or secrets on an assistant) with the webhook_secret set on the platform, or set security.allow_unsigned: true for local development only',
+      path: ['account'],
+    });
+  }
+}
 
 /** Phone numbers match exactly, ignoring spaces. */
 export function normalizePhoneNumber(number: string): string {

@@ -1,0 +1,334 @@
+// The built CLI (node dist/cli.js) as a user runs it: check (route table, diagnostics on stderr,
+// exit codes), serve (bad config, listening on 127.0.0.1 port 0, /healthz, SIGTERM), --version.
+import t, { type Test } from 'tap';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+import { parse } from 'yaml';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CLI = join(ROOT, 'dist', 'cli.js');
+const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+/** Generous upper bound for any one CLI run; a hang fails the test instead of the whole file. */
+const RUN_LIMIT_MS = 20_000;
+
+// About twenty node processes, each a second or so under tap's coverage: more than tap's default
+// per-file timeout allows on a busy machine.
+t.setTimeout(180_000);
+
+t.before(() => {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (\`npm test\` does it before tap)`);
+});
+
+interface Exited {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A minimal environment, so nothing from the caller's shell (ROUTES_FILE, PORT, CRM_URL, ...) leaks in. */
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...extra };
+}
+
+/** Starts the CLI; the process is killed at the test's teardown if it is still running. */
+function start(t: Test, args: string[], env: NodeJS.ProcessEnv = cleanEnv()): { child: ChildProcess; exited: Promise<Exited>; output: () => { stdout: string; stderr: string } } {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<Exited>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  return { child, exited, output: () => ({ stdout, stderr }) };
+}
+
+/** Runs the CLI to its end (killed and failed after RUN_LIMIT_MS). */
+async function run(t: Test, args: string[], env?: NodeJS.ProcessEnv): Promise<Exited> {
+  const { child, exited } = start(t, args, env);
+  const timer = setTimeout(() => child.kill('SIGKILL'), RUN_LIMIT_MS);
+  try {
+    const result = await exited;
+    if (result.signal === 'SIGKILL') t.fail(`hms-tool-router ${args.join(' ')} did not exit within ${RUN_LIMIT_MS}ms`);
+    return result;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const yaml = (...lines: string[]): string => `${lines.join('\n')}\n`;
+
+const SMALL = yaml(
+  'version: 1',
+  'account:',
+  '  secrets: [s]',
+  'upstreams:',
+  '  crm:',
+  '    url: http://127.0.0.1:4100',
+  '    timeout: 3s',
+  'tools:',
+  '  lookup_contact: { upstream: crm, path: /contacts/search }',
+  '  order_status: { url: "http://127.0.0.1:4300/orders/{order_id}", method: GET, fallback: "Orders are unavailable." }',
+  'assistants:',
+  '  sales:',
+  '    tools:',
+  '      lookup_contact: { upstream: crm, path: /sales/contacts, timeout: 1500ms }',
+  '    events:',
+  '      status-update: { upstream: crm, path: /sales/status }',
+  'events:',
+  '  assistant-request:',
+  '    static: { assistant: { first_message: "Hi" } }',
+  '  end-of-call-report:',
+  '    - { upstream: crm, path: /calls }',
+  '    - { url: "http://127.0.0.1:4500/archive", timeout: 1m }',
+  'fallback:',
+  '  url: http://127.0.0.1:4900/hms-webhook',
+  'security:',
+  '  timestamp_tolerance: 300',
+);
+
+const BAD = yaml(
+  'version: 1',
+  'account:',
+  '  secrets: [s]',
+  'tools:',
+  '  a:',
+  '    url: http://127.0.0.1:4100/a',
+  '    methd: GET',
+  '  b: { url: nope }',
+  'limits:',
+  '  body: 1 megabyte',
+);
+const badLines = (file: string): string =>
+  [
+    `${file}:7:5 tools.a: unknown key "methd"; remove it or check its spelling`,
+    `${file}:8:13 tools.b.url: expected an absolute http:// or https:// URL, with {placeholders} only after the host`,
+    `${file}:10:9 limits.body: expected a size like 512kb, 1mb or an integer of bytes, got "1 megabyte"`,
+    '',
+  ].join('\n');
+
+t.test('check: a small config prints OK, the route table, and its warning on stderr', async (t) => {
+  const file = join(t.testdir({ 'routes.yaml': SMALL }), 'routes.yaml');
+  const result = await run(t, ['check', file]);
+  t.equal(result.code, 0);
+  t.equal(
+    result.stdout,
+    [
+      `${file}: OK`,
+      '',
+      'SCOPE     TOOL / EVENT        TARGET',
+      'account   lookup_contact      POST http://127.0.0.1:4100/contacts/search (upstream crm), timeout 3s',
+      'account   order_status        GET http://127.0.0.1:4300/orders/{order_id}, timeout 5s, with fallback',
+      'account   assistant-request   static reply',
+      'account   end-of-call-report  POST http://127.0.0.1:4100/calls (upstream crm), timeout 3s',
+      'account   end-of-call-report  POST http://127.0.0.1:4500/archive, timeout 1m',
+      'sales     lookup_contact      POST http://127.0.0.1:4100/sales/contacts (upstream crm), timeout 1500ms',
+      'sales     status-update       POST http://127.0.0.1:4100/sales/status (upstream crm), timeout 3s',
+      'fallback  *                   POST http://127.0.0.1:4900/hms-webhook, timeout 5s',
+      '',
+    ].join('\n'),
+  );
+  t.equal(result.stderr, `${file}:26:24 warning: timestamp_tolerance: 300 is 300 milliseconds; did you mean 300s?\n`);
+});
+
+t.test('check: a config without routes says so', async (t) => {
+  const file = join(t.testdir({ 'routes.yaml': yaml('version: 1', 'security: { allow_unsigned: true }') }), 'routes.yaml');
+  const result = await run(t, ['check', file]);
+  t.strictSame(result, { code: 0, signal: null, stdout: `${file}: OK\n\nNo routes: every tool call answers "no route".\n`, stderr: '' });
+});
+
+t.test('check: the shipped routes.yaml, by name and by default', async (t) => {
+  const shipped = parse(readFileSync(join(ROOT, 'routes.yaml'), 'utf8')) as { tools?: Record<string, unknown> };
+  for (const args of [['check', 'routes.yaml'], ['check']]) {
+    const result = await run(t, args);
+    const shown = args[1] ?? './routes.yaml';
+    t.equal(result.code, 0, `${args.join(' ')} exits 0`);
+    t.equal(result.stderr, '', 'no warnings or errors');
+    const lines = result.stdout.split('\n');
+    t.strictSame(lines.slice(0, 2), [`${shown}: OK`, ''], 'OK first');
+    t.match(lines[2], /^SCOPE +TOOL \/ EVENT +TARGET$/, 'then the table header');
+    for (const tool of Object.keys(shipped.tools ?? {})) {
+      t.ok(
+        lines.some((line) => new RegExp(`^account +${escape(tool)} +(GET|POST|PUT|PATCH|DELETE) http`).test(line)),
+        `a row for the account tool ${tool}`,
+      );
+    }
+  }
+});
+
+t.test('check: every examples/*.yaml is valid', async (t) => {
+  const examples = readdirSync(join(ROOT, 'examples')).filter((name) => name.endsWith('.yaml') || name.endsWith('.yml'));
+  t.ok(examples.length > 0, 'there are example configs');
+  for (const name of examples) {
+    const file = `examples/${name}`;
+    const result = await run(t, ['check', file]);
+    t.equal(result.code, 0, `${file} exits 0`);
+    t.equal(result.stderr, '', `${file}: nothing on stderr`);
+    t.ok(result.stdout.startsWith(`${file}: OK\n\nSCOPE `), `${file}: OK and a route table`);
+  }
+});
+
+t.test('check: a bad file prints every problem as FILE:LINE:COL message on stderr and exits 1', async (t) => {
+  const file = join(t.testdir({ 'routes.yaml': BAD }), 'routes.yaml');
+  const result = await run(t, ['check', file]);
+  t.strictSame(result, { code: 1, signal: null, stdout: '', stderr: badLines(file) });
+});
+
+t.test('check: a missing environment variable is named, and exits 1', async (t) => {
+  const name = 'HMS_TOOL_ROUTER_TEST_UNSET';
+  const file = join(t.testdir({ 'routes.yaml': yaml('version: 1', 'account:', `  secrets: ["\${${name}}"]`) }), 'routes.yaml');
+  const result = await run(t, ['check', file]);
+  t.strictSame(result, {
+    code: 1,
+    signal: null,
+    stdout: '',
+    stderr: `${file}:3:14 environment variable ${name} is not set (used as \${${name}}); set it, or write \${${name}:-default}\n`,
+  });
+  // Set, it passes.
+  const ok = await run(t, ['check', file], cleanEnv({ [name]: 'secret' }));
+  t.equal(ok.code, 0);
+  t.equal(ok.stderr, '');
+});
+
+t.test('check: a missing file is one line on stderr, with advice that fits check', async (t) => {
+  const file = join(t.testdir({}), 'nope.yaml');
+  const result = await run(t, ['check', file]);
+  t.equal(result.code, 1);
+  t.equal(result.stdout, '');
+  t.match(result.stderr, new RegExp(`^${escape(file)} cannot read routes file: file not found[^\\n]*\\n$`));
+  // check takes the file as its argument; `check --routes FILE` is a usage error.
+  t.notMatch(result.stderr, /--routes/);
+});
+
+t.test('check: usage errors exit 1', async (t) => {
+  for (const args of [['check', 'a.yaml', 'b.yaml'], ['check', '--routes', 'routes.yaml']]) {
+    t.strictSame(await run(t, args), { code: 1, signal: null, stdout: '', stderr: 'Usage: hms-tool-router check [FILE]\n' }, args.join(' '));
+  }
+});
+
+t.test('serve: a bad routes file exits 1 without listening, with the same lines as check', async (t) => {
+  const file = join(t.testdir({ 'routes.yaml': BAD }), 'routes.yaml');
+  const result = await run(t, ['serve', '--routes', file, '--port', '0', '--host', '127.0.0.1']);
+  t.strictSame(result, { code: 1, signal: null, stdout: '', stderr: badLines(file) });
+});
+
+t.test('serve: a missing routes file exits 1', async (t) => {
+  const file = join(t.testdir({}), 'nope.yaml');
+  const result = await run(t, ['serve', '--routes', file, '--port', '0', '--host', '127.0.0.1']);
+  t.equal(result.code, 1);
+  t.equal(result.stdout, '');
+  t.match(result.stderr, new RegExp(`^${escape(file)} cannot read routes file: file not found[^\\n]*\\n$`));
+});
+
+t.test('serve: a bad --port exits 1', async (t) => {
+  const file = join(t.testdir({ 'routes.yaml': SMALL }), 'routes.yaml');
+  t.strictSame(await run(t, ['serve', '--routes', file, '--port', 'http', '--host', '127.0.0.1']), {
+    code: 1,
+    signal: null,
+    stdout: '',
+    stderr: '--port must be a whole number from 0 to 65535, got "http"\n',
+  });
+});
+
+t.test('serve: listens on 127.0.0.1, answers /healthz, stops cleanly on SIGTERM', async (t) => {
+  const file = join(t.testdir({ 'routes.yaml': SMALL }), 'routes.yaml');
+  const server = start(t, ['serve', '--routes', file, '--port', '0', '--host', '127.0.0.1']);
+
+  const listening = await waitForLog(server, (record) => record.msg === 'hms-tool-router listening', RUN_LIMIT_MS);
+  t.equal(listening.routes, file);
+  const address = String(listening.address);
+  t.match(address, /^http:\/\/127\.0\.0\.1:[1-9]\d*$/, 'bound to 127.0.0.1 on a real port');
+  // The config's warning is logged before it listens.
+  t.match(parseLog(server.output().stdout)[0], { level: 40, file, line: 26, col: 24, msg: 'timestamp_tolerance: 300 is 300 milliseconds; did you mean 300s?' });
+
+  const res = await request(`${address}/healthz`);
+  t.equal(res.statusCode, 200);
+  t.equal(res.headers['content-type'], 'application/json; charset=utf-8');
+  t.strictSame(await res.body.json(), { status: 'ok' });
+
+  const started = Date.now();
+  server.child.kill('SIGTERM');
+  const exited = await Promise.race([server.exited, new Promise<undefined>((resolve) => setTimeout(resolve, 10_000, undefined))]);
+  t.ok(exited !== undefined, `exits within 10s of SIGTERM (took ${Date.now() - started}ms)`);
+  if (exited === undefined) return;
+  t.equal(exited.code, 0, 'exit code 0');
+  t.equal(exited.signal, null, 'exited by itself, not killed by the signal');
+  t.equal(exited.stderr, '');
+  const messages = parseLog(exited.stdout).map((record) => record.msg);
+  t.strictSame(messages.slice(-2), ['shutting down: finishing requests in flight', 'stopped']);
+});
+
+t.test('unknown command exits 1 with the usage on stderr', async (t) => {
+  const result = await run(t, ['frobnicate']);
+  t.equal(result.code, 1);
+  t.equal(result.stdout, '');
+  t.ok(result.stderr.startsWith('Unknown command "frobnicate".\n\nUsage: hms-tool-router <command> [options]\n'), result.stderr);
+});
+
+t.test('--help prints the usage and exits 0', async (t) => {
+  const result = await run(t, ['--help']);
+  t.equal(result.code, 0);
+  t.equal(result.stderr, '');
+  t.ok(result.stdout.startsWith('Usage: hms-tool-router <command> [options]\n'), result.stdout);
+  t.match(result.stdout, /\n {2}serve \[--routes FILE\]/);
+  t.match(result.stdout, /\n {2}check \[FILE\]/);
+});
+
+t.test('--version prints the package.json version', async (t) => {
+  t.strictSame(await run(t, ['--version']), { code: 0, signal: null, stdout: `${VERSION}\n`, stderr: '' });
+});
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function parseLog(stdout: string): Record<string, unknown>[] {
+  return stdout
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** Resolves with the first JSON log record on stdout that matches; rejects if the process exits first or on timeout. */
+function waitForLog(server: ReturnType<typeof start>, match: (record: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const stdout = server.child.stdout!;
+    const check = () => {
+      const found = parseLog(completeLines(server.output().stdout)).find(match);
+      if (found) {
+        cleanup();
+        resolve(found);
+      }
+    };
+    const onExit = () => {
+      cleanup();
+      const { stdout: out, stderr } = server.output();
+      reject(new Error(`exited before the log line; stdout: ${out} stderr: ${stderr}`));
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`no matching log line within ${timeoutMs}ms; stdout: ${server.output().stdout}`));
+    }, timeoutMs);
+    const cleanup = () => {
+      clearTimeout(timer);
+      stdout.off('data', check);
+      server.child.off('exit', onExit);
+    };
+    stdout.on('data', check);
+    server.child.once('exit', onExit);
+    check();
+  });
+}
+
+/** The text up to its last newline: a log line still being written is not parsed. */
+function completeLines(text: string): string {
+  return text.slice(0, text.lastIndexOf('\n') + 1);
+}

@@ -1,0 +1,155 @@
+// Deployment files: docker-compose.yml parses and points at files that exist, the Dockerfile's COPY
+// sources exist and are not docker-ignored, and .ci/run runs the README's `npm test`.
+import t from 'tap';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const read = (file: string): string => readFileSync(join(ROOT, file), 'utf8');
+
+interface ComposeService {
+  build?: string | { context?: string; dockerfile?: string };
+  image?: string;
+  working_dir?: string;
+  command?: string | string[];
+  entrypoint?: string | string[];
+  volumes?: (string | { type?: string; source?: string; target?: string })[];
+  ports?: string[];
+  environment?: Record<string, string> | string[];
+  depends_on?: string[] | Record<string, unknown>;
+}
+
+interface Compose {
+  services: Record<string, ComposeService>;
+}
+
+interface Mount {
+  source: string;
+  target: string;
+}
+
+/** Bind mounts as { source (relative to the repo), target (in the container) }. */
+function mounts(service: ComposeService): Mount[] {
+  return (service.volumes ?? []).map((volume) => {
+    if (typeof volume === 'string') {
+      const [source = '', target = ''] = volume.split(':');
+      return { source, target };
+    }
+    return { source: volume.source ?? '', target: volume.target ?? '' };
+  });
+}
+
+const compose = parse(read('docker-compose.yml')) as Compose;
+
+t.test('docker-compose.yml parses and has the gateway and the example backends', async (t) => {
+  t.type(compose, 'object');
+  t.strictSame(Object.keys(compose.services).sort(), ['backends', 'gateway']);
+});
+
+t.test('every build context has a Dockerfile', async (t) => {
+  const built = Object.entries(compose.services).filter(([, service]) => service.build !== undefined);
+  t.ok(built.length > 0, 'at least one service is built here');
+  for (const [name, service] of built) {
+    const build = typeof service.build === 'string' ? { context: service.build } : service.build!;
+    const context = build.context ?? '.';
+    const dockerfile = join(ROOT, context, build.dockerfile ?? 'Dockerfile');
+    t.ok(existsSync(dockerfile) && statSync(dockerfile).isFile(), `${name}: ${dockerfile} exists`);
+  }
+});
+
+t.test('every bind-mounted source exists', async (t) => {
+  let count = 0;
+  for (const [name, service] of Object.entries(compose.services)) {
+    for (const { source, target } of mounts(service)) {
+      t.ok(source.startsWith('./'), `${name}: ${source} is a path in the repository`);
+      t.ok(existsSync(join(ROOT, source)), `${name}: ${source} (mounted at ${target}) exists`);
+      count++;
+    }
+  }
+  t.ok(count >= 2, 'both services mount something');
+});
+
+t.test('the gateway is given the routes file it is told to serve', async (t) => {
+  const gateway = compose.services.gateway!;
+  const routesMount = mounts(gateway).find((m) => m.target === '/app/routes.yaml');
+  t.strictSame(routesMount, { source: './routes.yaml', target: '/app/routes.yaml' });
+  // The image's CMD serves that path on the published port.
+  const cmd = /^CMD (.*)$/m.exec(read('Dockerfile'))?.[1];
+  t.ok(cmd !== undefined, 'the Dockerfile has a CMD');
+  const args = JSON.parse(cmd ?? '[]') as string[];
+  t.equal(args[args.indexOf('--routes') + 1], '/app/routes.yaml');
+  const port = args[args.indexOf('--port') + 1];
+  t.strictSame(gateway.ports, [`${port}:${port}`]);
+  t.match(read('Dockerfile'), new RegExp(`^EXPOSE ${port}$`, 'm'));
+});
+
+t.test('the gateway environment names variables that routes.yaml uses', async (t) => {
+  const environment = compose.services.gateway!.environment;
+  t.ok(environment !== undefined && !Array.isArray(environment), 'environment is a mapping');
+  const routes = read('routes.yaml');
+  for (const name of Object.keys(environment ?? {})) t.ok(routes.includes(`\${${name}`), `routes.yaml uses \${${name}}`);
+});
+
+t.test("the backends service runs a file that exists in its mounted working directory", async (t) => {
+  const backends = compose.services.backends!;
+  const command = typeof backends.command === 'string' ? backends.command.split(/\s+/) : (backends.command ?? []);
+  t.equal(command[0], 'node');
+  const script = command[1] ?? '';
+  const inContainer = posix.resolve(backends.working_dir ?? '/', script);
+  const mount = mounts(backends).find((m) => inContainer.startsWith(`${m.target.replace(/\/$/, '')}/`));
+  t.ok(mount !== undefined, `${inContainer} is inside a mounted directory`);
+  if (!mount) return;
+  const onHost = join(ROOT, mount.source, posix.relative(mount.target, inContainer));
+  t.ok(existsSync(onHost) && statSync(onHost).isFile(), `${onHost} exists`);
+});
+
+/** COPY instructions of the Dockerfile, without `--from` ones (those copy between stages). */
+function copySources(dockerfile: string): string[] {
+  const sources: string[] = [];
+  for (const line of dockerfile.split('\n')) {
+    const match = /^COPY\s+(.*)$/i.exec(line.trim());
+    if (!match) continue;
+    const words = match[1]!.trim().split(/\s+/);
+    if (words.some((w) => w.startsWith('--from='))) continue;
+    const operands = words.filter((w) => !w.startsWith('--'));
+    sources.push(...operands.slice(0, -1));
+  }
+  return sources;
+}
+
+t.test("the Dockerfile's COPY sources exist and are not excluded by .dockerignore", async (t) => {
+  const sources = copySources(read('Dockerfile'));
+  t.ok(sources.length > 0, 'the Dockerfile copies files from the build context');
+  // The build needs these; if one stops being copied the image will not build or will not run.
+  for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'routes.yaml']) {
+    t.ok(sources.includes(needed), `COPY ${needed}`);
+  }
+  const ignored = existsSync(join(ROOT, '.dockerignore'))
+    ? read('.dockerignore')
+        .split('\n')
+        .map((line) => line.trim().replace(/\/$/, ''))
+        .filter((line) => line !== '' && !line.startsWith('#'))
+    : [];
+  for (const source of sources) {
+    t.ok(existsSync(join(ROOT, source)), `${source} exists`);
+    t.notOk(ignored.includes(source.replace(/^\.\//, '').replace(/\/$/, '')), `${source} is not in .dockerignore`);
+  }
+  // The build stage compiles with tsconfig.build.json; whatever it extends must be copied as well.
+  const buildConfig = JSON.parse(read('tsconfig.build.json')) as { extends?: string };
+  if (buildConfig.extends !== undefined) t.ok(sources.includes(posix.normalize(buildConfig.extends).replace(/^\.\//, '')), `COPY ${buildConfig.extends}`);
+});
+
+t.test('.ci/run runs npm test, the README test command', async (t) => {
+  const file = join(ROOT, '.ci', 'run');
+  t.ok((statSync(file).mode & 0o111) !== 0, '.ci/run is executable');
+  const lines = read('.ci/run')
+    .split('\n')
+    .map((line) => line.trim());
+  t.equal(lines[0], '#!/usr/bin/env bash');
+  t.ok(lines.includes('set -euo pipefail'), 'fails on the first failing command');
+  t.ok(lines.includes('npm test'), 'has a line that is exactly `npm test`');
+  const pkg = JSON.parse(read('package.json')) as { scripts?: Record<string, string> };
+  t.type(pkg.scripts?.test, 'string', 'package.json defines the test script');
+});
