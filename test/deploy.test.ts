@@ -153,3 +153,14 @@ t.test('.ci/run runs npm test, the README test command', async (t) => {
   const pkg = JSON.parse(read('package.json')) as { scripts?: Record<string, string> };
   t.type(pkg.scripts?.test, 'string', 'package.json defines the test script');
 });
+
+t.test("the README's two set-up commands are the ones CI and package.json run", async (t) => {
+  const readme = read('README.md');
+  t.match(readme, /^npm ci && npm start {2,}# /m, 'README runs the gateway with npm ci && npm start');
+  t.match(readme, /^npm ci && npm test {2,}# /m, 'README runs the tests with npm ci && npm test');
+  const ci = read('.ci/run');
+  t.match(ci, /^npm ci\b/m, '.ci/run installs with npm ci');
+  const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string>; bin: Record<string, string> };
+  t.equal(pkg.scripts.start, 'npm run build && node examples/start.mjs');
+  t.equal(pkg.bin['hms-tool-router'], 'dist/cli.js');
+});
