@@ -22,8 +22,9 @@ function baseHeaders(target: CompiledTarget, ctx: CallContext): Record<string, s
   return Object.assign(headers, target.headers);
 }
 
+/** Envelopes and signed requests look like the platform's own: X-Webhook-Event, and a signature. */
 function sign(headers: Record<string, string>, target: CompiledTarget, body: string | Buffer | undefined, ctx: CallContext, nowMs: number): void {
-  if (target.body === 'message') headers['x-webhook-event'] = ctx.event;
+  if (target.body === 'message' || target.secret !== undefined) headers['x-webhook-event'] = ctx.event;
   if (target.secret !== undefined) Object.assign(headers, signedHeaders(target.secret, body ?? '', nowMs));
 }
 
@@ -52,6 +53,5 @@ export function buildEventRequest(target: CompiledTarget, raw: Buffer, ctx: Call
   if (!path.ok) throw new Error("an event target's path cannot have placeholders: events have no arguments to fill them");
   const headers = baseHeaders(target, ctx);
   sign(headers, target, raw, ctx, nowMs);
-  headers['x-webhook-event'] = ctx.event;
   return { origin: target.origin, path: path.path, method: target.method, headers, body: raw };
 }

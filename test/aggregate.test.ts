@@ -283,3 +283,17 @@ tools: { slow: { upstream: be } }
   await closing;
   t.same([res.status, res.body], [200, { results: [{ tool_call_id: 'tc_1', result: 'late but fine' }] }]);
 });
+
+t.test('a secret on a tool that sends its arguments signs those bytes the same way', async (t) => {
+  const backend = await startBackend(t, json({ result: 'ok' }));
+  const gateway = await startGateway(t, head(`
+tools:
+  signed_write: { url: "${backend.url}/write", secret: backend-secret }
+`));
+  const res = await send(`${gateway.url}/webhook`, toolCalls([['signed_write', { amount: 5 }]]));
+  t.same(res.body, { results: [{ tool_call_id: 'tc_1', result: 'ok' }] });
+  const req = backend.requests[0]!;
+  t.equal(req.text, '{"amount":5}');
+  t.equal(req.headers['x-webhook-event'], 'tool-calls');
+  t.equal(req.headers['x-webhook-signature'], `sha256=${signatureHex('backend-secret', req.headers['x-webhook-timestamp'] as string, req.body)}`);
+});
