@@ -22,7 +22,7 @@ export interface ToolCallDeps {
 export function createToolCallRunner(deps: ToolCallDeps) {
   const { table, forward, now, logger } = deps;
 
-  async function runOne(call: ToolCall, scope: Scope, envelope: Envelope, ctx: CallContext, deadlineAt: number, signal: AbortSignal): Promise<ToolResultEntry> {
+  async function runOne(call: ToolCall, scope: Scope, envelope: Envelope, ctx: CallContext, cutoffAt: number, signal: AbortSignal): Promise<ToolResultEntry> {
     const id = call.id;
     if (call.name === undefined) return { tool_call_id: id, error: 'The tool call has no function name.' };
     const name = call.name;
@@ -37,9 +37,9 @@ export function createToolCallRunner(deps: ToolCallDeps) {
         : { tool_call_id: id, error: `The argument "${built.invalid}" of ${name} is not a valid value.` };
     }
 
-    const timeoutMs = Math.min(target.timeoutMs, deadlineAt - now());
+    const timeoutMs = Math.min(target.timeoutMs, cutoffAt - now());
     const outcome = await forward(built.request, { timeoutMs, signal });
-    const log = { call_id: ctx.callId, tool: name, tool_call_id: id, upstream: target.label, matched: route.level, ms: outcome.elapsedMs, attempt: 1 };
+    const log = { call_id: ctx.logId, tool: name, tool_call_id: id, upstream: target.label, matched: route.level, ms: outcome.elapsedMs, attempt: 1 };
     if (!outcome.ok) {
       logger.warn({ ...log, reason: outcome.reason, detail: outcome.detail }, 'tool call failed');
       return fallbackEntry(id, target, outcome.reason, name);
@@ -53,12 +53,12 @@ export function createToolCallRunner(deps: ToolCallDeps) {
     return reply.kind === 'result' ? { tool_call_id: id, result: reply.value } : { tool_call_id: id, error: reply.message };
   }
 
-  return async function runToolCalls(calls: ToolCall[], scope: Scope, envelope: Envelope, ctx: CallContext, deadlineAt: number): Promise<{ results: ToolResultEntry[] }> {
+  return async function runToolCalls(calls: ToolCall[], scope: Scope, envelope: Envelope, ctx: CallContext, cutoffAt: number): Promise<{ results: ToolResultEntry[] }> {
     // One signal for the whole webhook: at the deadline every request still running is aborted.
     const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(), Math.max(0, deadlineAt - now()));
+    const timer = setTimeout(() => deadline.abort(), Math.max(0, cutoffAt - now()));
     try {
-      const results = await Promise.all(calls.map((call) => runOne(call, scope, envelope, ctx, deadlineAt, deadline.signal)));
+      const results = await Promise.all(calls.map((call) => runOne(call, scope, envelope, ctx, cutoffAt, deadline.signal)));
       return { results };
     } finally {
       clearTimeout(timer);

@@ -1,10 +1,11 @@
 // Builds the gateway as a fastify instance from a validated config, without listening: the
 // route table, connection pools, forwarder, event delivery and HTTP plugins, wired together.
 
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import { createDispatcher } from './dispatch.js';
+import { errorBody } from './errors.js';
 import { createBestEffortDelivery, type EventDelivery } from './events/delivery.js';
 import { createForwarder } from './forward.js';
 import { installErrorHandling } from './http/error-handler.js';
@@ -41,6 +42,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Idle keep-alive sockets close at once on shutdown; requests in flight still finish.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    // A URL fastify cannot even route (a broken percent-escape) still gets the gateway's shape.
+    frameworkErrors: (error, request, reply) => {
+      request.log.info({ error: 'GW_ERR_BAD_REQUEST', reason: error.message }, 'request rejected');
+      void (reply as FastifyReply).code(400).send(errorBody('GW_ERR_BAD_REQUEST', 'The request URL could not be read. POST webhooks to /webhook or /webhook/<assistant>.'));
+    },
   });
   installErrorHandling(app);
   await app.register(healthPlugin);

@@ -12,6 +12,7 @@ import { buildEventRequest, type CallContext } from './outbound.js';
 import type { Scope } from './routing.js';
 import type { CompiledTarget } from './target.js';
 import { isPlainObject } from './tool-reply.js';
+import { maskPhoneNumbers } from './redact.js';
 
 export interface DispatchDeps extends ToolCallDeps {
   config: Config;
@@ -34,6 +35,12 @@ export interface Dispatched {
   deadlineAt: number | undefined;
 }
 
+/**
+ * Upstream work stops this long before the deadline, leaving time to fold the results and write
+ * the reply, so the reply leaves before the deadline rather than at it.
+ */
+export const REPLY_RESERVE_MS = 25;
+
 /** When the reply must have left, counted from receipt; undefined for events answered at once. */
 export function deadlineFor(config: Config, event: string, receivedAt: number): number | undefined {
   if (event === 'tool-calls' || event === 'assistant-request') return receivedAt + config.deadlines[event];
@@ -44,9 +51,9 @@ export function createDispatcher(deps: DispatchDeps) {
   const { config, table, forward, now, delivery, logger } = deps;
   const runToolCalls = createToolCallRunner(deps);
 
-  async function askForAssistant(target: CompiledTarget, raw: Buffer, ctx: CallContext, deadlineAt: number): Promise<Record<string, unknown> | undefined> {
-    const outcome = await forward(buildEventRequest(target, raw, ctx, now()), { timeoutMs: Math.min(target.timeoutMs, deadlineAt - now()) });
-    const log = { call_id: ctx.callId, event: ctx.event, assistant: ctx.assistant, upstream: target.label, ms: outcome.elapsedMs };
+  async function askForAssistant(target: CompiledTarget, raw: Buffer, ctx: CallContext, cutoffAt: number): Promise<Record<string, unknown> | undefined> {
+    const outcome = await forward(buildEventRequest(target, raw, ctx, now()), { timeoutMs: Math.min(target.timeoutMs, cutoffAt - now()) });
+    const log = { call_id: ctx.logId, event: ctx.event, assistant: ctx.assistant, upstream: target.label, ms: outcome.elapsedMs };
     if (!outcome.ok) {
       logger.warn({ ...log, reason: outcome.reason, detail: outcome.detail }, 'assistant-request failed');
       return undefined;
@@ -69,21 +76,22 @@ export function createDispatcher(deps: DispatchDeps) {
     const { envelope, raw, receivedAt } = inbound;
     const event = envelope.message.type;
     const scope = (inbound.accountEndpoint ? table.scopeForPhoneNumber(phoneNumberOf(envelope)) : undefined) ?? inbound.scope;
-    const ctx: CallContext = { callId: callIdOf(envelope), assistant: scope.assistant, event };
+    const callId = callIdOf(envelope);
+    const ctx: CallContext = { callId, logId: callId === undefined ? undefined : maskPhoneNumbers(callId), assistant: scope.assistant, event };
     const deadlineAt = deadlineFor(config, event, receivedAt);
 
     switch (event) {
       case 'tool-calls': {
         const calls = toolCallsOf(envelope);
-        return { body: await runToolCalls(calls, scope, envelope, ctx, deadlineAt!), ctx, deadlineAt };
+        return { body: await runToolCalls(calls, scope, envelope, ctx, deadlineAt! - REPLY_RESERVE_MS), ctx, deadlineAt };
       }
       case 'assistant-request': {
         const route = scope.assistantRequest;
         if (route) {
-          const answer = route.target ? await askForAssistant(route.target, raw, ctx, deadlineAt!) : undefined;
+          const answer = route.target ? await askForAssistant(route.target, raw, ctx, deadlineAt! - REPLY_RESERVE_MS) : undefined;
           return { body: answer ?? route.static ?? {}, ctx, deadlineAt };
         }
-        const answer = table.fallback ? await askForAssistant(table.fallback, raw, ctx, deadlineAt!) : undefined;
+        const answer = table.fallback ? await askForAssistant(table.fallback, raw, ctx, deadlineAt! - REPLY_RESERVE_MS) : undefined;
         return { body: answer ?? {}, ctx, deadlineAt };
       }
       case 'status-update':

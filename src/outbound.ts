@@ -11,15 +11,26 @@ export const USER_AGENT = `hms-tool-router/${VERSION}`;
 
 export interface CallContext {
   callId: string | undefined;
+  /** The call id as logs show it: phone numbers inside it masked. */
+  logId: string | undefined;
   assistant: string | undefined;
   event: string;
 }
 
+/**
+ * Values from the payload may hold characters HTTP headers cannot carry (a newline, "€"):
+ * those are percent-encoded, so the request is still sent and nothing can inject a header.
+ */
+export function headerSafe(value: string): string {
+  return /^[\x20-\x7e]*$/.test(value) ? value : value.replace(/[^\x20-\x7e]/gu, (c) => encodeURIComponent(c));
+}
+
+/** The configured headers, then the gateway's own, which configuration cannot replace. */
 function baseHeaders(target: CompiledTarget, ctx: CallContext): Record<string, string> {
-  const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': USER_AGENT };
-  if (ctx.callId !== undefined) headers['x-call-id'] = ctx.callId;
+  const headers: Record<string, string> = { ...target.headers, 'content-type': 'application/json', 'user-agent': USER_AGENT };
+  if (ctx.callId !== undefined) headers['x-call-id'] = headerSafe(ctx.callId);
   if (ctx.assistant !== undefined) headers['x-assistant'] = ctx.assistant;
-  return Object.assign(headers, target.headers);
+  return headers;
 }
 
 /** Envelopes and signed requests look like the platform's own: X-Webhook-Event, and a signature. */
@@ -41,8 +52,8 @@ export function buildToolRequest(target: CompiledTarget, call: ToolCall & { name
     body = JSON.stringify(args);
   }
   const headers = baseHeaders(target, ctx);
-  headers['x-tool-call-id'] = String(call.id);
-  headers['x-tool-name'] = call.name;
+  headers['x-tool-call-id'] = headerSafe(String(call.id));
+  headers['x-tool-name'] = headerSafe(call.name);
   sign(headers, target, body, ctx, nowMs);
   return { ok: true, request: { origin: target.origin, path: path.path, method: target.method, headers, body } };
 }

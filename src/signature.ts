@@ -36,9 +36,8 @@ export function verifySignature(input: VerifyInput): VerifyResult {
     return { ok: false, code: 'GW_ERR_SIGNATURE_MISSING', reason: 'no X-Webhook-Signature header' };
   }
   if (input.secrets.length === 0) {
-    // allow_unsigned with no secret in this scope: nothing to check a signature against.
-    if (input.allowUnsigned) return { ok: true, signed: false };
-    return { ok: false, code: 'GW_ERR_NO_SECRET', reason: 'no secret configured for this endpoint' };
+    // Even with allow_unsigned: a signature that cannot be checked is not accepted as if it were.
+    return { ok: false, code: 'GW_ERR_NO_SECRET', reason: 'a signed request arrived but this endpoint has no secret to verify it with' };
   }
   const timestamp = input.timestamp?.trim() ?? '';
   if (!timestampPattern.test(timestamp)) {

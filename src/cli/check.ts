@@ -29,7 +29,9 @@ export async function runCheck(argv: string[]): Promise<number> {
 
 function describe(target: CompiledTarget): string {
   const via = target.label === target.origin ? '' : ` (upstream ${target.label})`;
-  return `${target.method} ${target.origin}${target.pathTemplate}${via}, timeout ${formatDuration(target.timeoutMs)}${target.fallback !== undefined ? ', with fallback' : ''}`;
+  // Query values can hold tokens substituted from the environment: show the keys only.
+  const path = target.pathTemplate.replace(/=([^&#]*)/g, '=…');
+  return `${target.method} ${target.origin}${path}${via}, timeout ${formatDuration(target.timeoutMs)}${target.fallback !== undefined ? ', with fallback' : ''}`;
 }
 
 /** One line per route: scope, tool or event, target. */

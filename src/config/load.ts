@@ -57,14 +57,15 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
   const error = (offset: number | undefined, message: string): Diagnostic => ({ file, ...at(offset), severity: 'error', message });
 
   const doc = parseDocument(source, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    // Every duplicate key, but only the first syntax error: the ones after it are its echoes.
-    const firstSyntax = doc.errors.find((e) => e.code !== 'DUPLICATE_KEY');
-    const shown = doc.errors.filter((e) => e.code === 'DUPLICATE_KEY' || e === firstSyntax);
-    throw new ConfigError(sortDiagnostics(shown.map((e) => error(e.pos[0], yamlMessage(e.code, e.message, source.slice(e.pos[0], e.pos[1] + 80))))));
+  const yamlError = (e: (typeof doc.errors)[number]) => error(e.pos[0], yamlMessage(e.code, e.message, source.slice(e.pos[0], e.pos[1] + 80)));
+  const firstSyntax = doc.errors.find((e) => e.code !== 'DUPLICATE_KEY');
+  if (firstSyntax) {
+    // Only the first syntax error: the ones after it are its echoes, and the tree is unreliable.
+    throw new ConfigError(sortDiagnostics([...doc.errors.filter((e) => e.code === 'DUPLICATE_KEY'), firstSyntax].map(yamlError)));
   }
-
-  const diagnostics: Diagnostic[] = [];
+  // Duplicate keys leave a usable tree (the last one wins), so validation still runs and every
+  // other problem is reported with them.
+  const diagnostics: Diagnostic[] = doc.errors.map(yamlError);
   const unresolved = new Set<number>();
   visit(doc, {
     Scalar(key, node) {
@@ -116,7 +117,7 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
     throw new ConfigError(sortDiagnostics(diagnostics));
   }
 
-  const warnings: Diagnostic[] = [];
+  const warnings: Diagnostic[] = weakSecretWarnings(doc, (offset, message) => ({ ...error(offset, message), severity: 'warning' }));
   const tolerance = doc.getIn(['security', 'timestamp_tolerance'], true) as YamlNode | undefined;
   if (isScalar(tolerance) && typeof tolerance.value === 'number' && tolerance.value < 1000) {
     warnings.push({ ...error(tolerance.range?.[0], ''), severity: 'warning', message: `timestamp_tolerance: ${tolerance.value} is ${tolerance.value} milliseconds; did you mean ${tolerance.value}s?` });
@@ -132,6 +133,28 @@ function scalarFromText(text: string): unknown {
   } catch {
     return text;
   }
+}
+
+/** Secrets that anyone could guess: the demo default, or fewer than 16 characters. */
+function weakSecretWarnings(doc: Document, warning: (offset: number | undefined, message: string) => Diagnostic): Diagnostic[] {
+  const found: Diagnostic[] = [];
+  visit(doc, {
+    Pair(_key, pair, path) {
+      if (!isScalar(pair.key) || (pair.key.value !== 'secrets' && pair.key.value !== 'secret')) return;
+      // Only keys of the config's own maps: not a `secret` inside a static reply or headers.
+      if (path.some((p) => isPair(p) && isScalar(p.key) && (p.key.value === 'static' || p.key.value === 'headers'))) return;
+      const nodes = isSeq(pair.value) ? pair.value.items : [pair.value];
+      for (const node of nodes) {
+        if (!isScalar(node) || typeof node.value !== 'string') continue;
+        if (node.value.includes('change-me')) {
+          found.push(warning(node.range?.[0], 'this is the demo secret from the shipped routes.yaml: anyone can sign requests with it. Set a real one (e.g. openssl rand -hex 32) before exposing the gateway'));
+        } else if (node.value.length > 0 && node.value.length < 16) {
+          found.push(warning(node.range?.[0], `this secret is only ${node.value.length} characters: use at least 16 random characters (e.g. openssl rand -hex 32)`));
+        }
+      }
+    },
+  });
+  return found;
 }
 
 function offsetOf(d: Diagnostic, lines: LineCounter): number {

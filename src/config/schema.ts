@@ -17,6 +17,9 @@ const duration = z
     return ms;
   });
 
+/** A time limit: zero would fail every request, so it must be at least 1ms. */
+const positiveDuration = duration.refine((ms) => ms > 0, { message: 'must be more than 0' });
+
 const size = z
   .union([z.number(), z.string()])
   .transform((value, ctx) => {
@@ -28,22 +31,24 @@ const size = z
     return bytes;
   });
 
-const httpUrl = z.string().refine(
-  (value) => {
-    try {
-      const url = new URL(value);
-      return url.protocol === 'http:' || url.protocol === 'https:';
-    } catch {
-      return false;
-    }
-  },
-  { message: 'expected an absolute http:// or https:// URL' },
-);
+const httpUrl = z.string().superRefine((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'expected an absolute http:// or https:// URL' });
+    return;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: 'expected an absolute http:// or https:// URL' });
+  else if (url.username !== '' || url.password !== '') ctx.addIssue({ code: 'custom', message: 'credentials in the URL are not sent; use headers: { authorization: "..." } instead' });
+  else if (url.search !== '' || url.hash !== '') ctx.addIssue({ code: 'custom', message: "an upstream URL cannot carry a query or fragment; put them in each target's path" });
+});
 
 /** A target URL may hold {placeholders} in its path, never in its scheme, host or port. */
 const targetUrl = z
   .string()
-  .refine((value) => /^https?:\/\/[^/?#{}]+([/?#].*)?$/i.test(value), { message: 'expected an absolute http:// or https:// URL, with {placeholders} only after the host' });
+  .refine((value) => /^https?:\/\/[^/?#{}]+([/?#].*)?$/i.test(value), { message: 'expected an absolute http:// or https:// URL, with {placeholders} only after the host' })
+  .refine((value) => !/^https?:\/\/[^/?#]*@/i.test(value), { message: 'credentials in the URL are not sent; use headers: { authorization: "..." } instead' });
 
 const secret = z.string().min(1, { message: 'a secret must not be empty' });
 const secrets = z.array(secret).min(1, { message: 'a secrets list must not be empty; remove the key or add a secret' });
@@ -57,7 +62,7 @@ const targetFields = {
   url: targetUrl.optional(),
   method: method.optional(),
   headers: headers.optional(),
-  timeout: duration.optional(),
+  timeout: positiveDuration.optional(),
   secret: secret.optional(),
 };
 
@@ -125,7 +130,7 @@ export const eventsSchema = z.strictObject({
 export const upstreamSchema = z.strictObject({
   url: httpUrl,
   headers: headers.optional(),
-  timeout: duration.optional(),
+  timeout: positiveDuration.optional(),
 });
 
 const assistantName = z.string().regex(/^[A-Za-z0-9_.-]+$/, { message: 'an assistant name is used in the URL /webhook/<name>: use letters, digits, _, - and . only' });
@@ -148,8 +153,8 @@ export const configSchema = z
     fallback: eventTargetSchema.optional(),
     deadlines: z
       .strictObject({
-        'tool-calls': duration.default(9000),
-        'assistant-request': duration.default(4000),
+        'tool-calls': positiveDuration.default(9000),
+        'assistant-request': positiveDuration.default(4000),
       })
       .default({ 'tool-calls': 9000, 'assistant-request': 4000 }),
     security: z

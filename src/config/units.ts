@@ -4,8 +4,9 @@
 const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const sizeUnits: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
 
-const durationPattern = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
-const sizePattern = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)$/i;
+// A bare number, quoted or not, is milliseconds (durations) or bytes (sizes).
+const durationPattern = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/;
+const sizePattern = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?$/i;
 
 /** Milliseconds for a duration value, or undefined when it is not one. */
 export function parseDuration(value: unknown): number | undefined {
@@ -13,7 +14,7 @@ export function parseDuration(value: unknown): number | undefined {
   if (typeof value !== 'string') return undefined;
   const match = durationPattern.exec(value.trim());
   if (!match) return undefined;
-  return Math.round(Number(match[1]) * durationUnits[match[2]!]!);
+  return Math.round(Number(match[1]) * durationUnits[match[2] ?? 'ms']!);
 }
 
 /** Bytes for a size value, or undefined when it is not one. */
@@ -22,7 +23,7 @@ export function parseSize(value: unknown): number | undefined {
   if (typeof value !== 'string') return undefined;
   const match = sizePattern.exec(value.trim());
   if (!match) return undefined;
-  return Math.floor(Number(match[1]) * sizeUnits[match[2]!.toLowerCase()]!);
+  return Math.floor(Number(match[1]) * sizeUnits[(match[2] ?? 'b').toLowerCase()]!);
 }
 
 export function formatDuration(ms: number): string {

@@ -32,7 +32,7 @@ export function createBestEffortDelivery(deps: BestEffortDeps): EventDelivery {
   const inFlight = new Set<Promise<void>>();
 
   async function deliverOne(target: CompiledTarget, job: EventJob): Promise<void> {
-    const log = { call_id: job.ctx.callId, event: job.ctx.event, assistant: job.ctx.assistant, target: target.label };
+    const log = { call_id: job.ctx.logId, event: job.ctx.event, assistant: job.ctx.assistant, target: target.label };
     let request: UpstreamRequest;
     try {
       request = buildEventRequest(target, job.raw, job.ctx, deps.now());
@@ -54,7 +54,7 @@ export function createBestEffortDelivery(deps: BestEffortDeps): EventDelivery {
     async submit(job) {
       for (const target of job.targets) {
         const delivery = deliverOne(target, job).catch((err: unknown) => {
-          deps.logger.error({ call_id: job.ctx.callId, event: job.ctx.event, target: target.label, detail: (err as Error).message }, 'event delivery failed');
+          deps.logger.error({ call_id: job.ctx.logId, event: job.ctx.event, target: target.label, detail: (err as Error).message }, 'event delivery failed');
         });
         inFlight.add(delivery);
         void delivery.finally(() => inFlight.delete(delivery));

@@ -1,7 +1,7 @@
 // The webhook endpoints, POST /webhook and POST /webhook/:assistant. Checks run in a fixed order
 // (404, 413, 415, 401, 400); the raw body lives only here, is verified, then parsed.
 
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema.js';
 import type { Dispatched, Inbound } from '../dispatch.js';
 import { parseEnvelope } from '../envelope.js';
@@ -36,8 +36,9 @@ export const webhookPlugin: FastifyPluginAsync<WebhookPluginOptions> = async (ap
     onRequest: async (request: FastifyRequest) => {
       if (!resolveScope(request)) throw new GatewayError('GW_ERR_UNKNOWN_ASSISTANT', `No assistant "${(request.params as { assistant?: string }).assistant}" in routes.yaml. Check the name in the webhook URL.`);
     },
-    handler: async (request: FastifyRequest) => {
-      const receivedAt = now();
+    handler: async (request: FastifyRequest, reply: FastifyReply) => {
+      // The deadline counts from when the request arrived, not from when its body was read.
+      const receivedAt = now() - reply.elapsedTime;
       const scope = resolveScope(request)!;
       const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
       const contentType = header(request, 'content-type');
@@ -62,7 +63,7 @@ export const webhookPlugin: FastifyPluginAsync<WebhookPluginOptions> = async (ap
       const finishedAt = now();
       request.log.info(
         {
-          call_id: result.ctx.callId,
+          call_id: result.ctx.logId,
           event: result.ctx.event,
           assistant: result.ctx.assistant,
           outcome: 'ok',

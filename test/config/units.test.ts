@@ -36,7 +36,7 @@ t.test('parseDuration: decimals, surrounding and inner spaces', async (t) => {
 t.test('parseDuration: invalid input is undefined', async (t) => {
   const invalid: unknown[] = [
     -1, -1000, 1.5, 0.1, Number.NaN, Number.POSITIVE_INFINITY,
-    '-3s', '3', '', ' ', 's', 'ms', '3sec', '3 seconds', '3S', '3MS', '1w', '1y', '.5s', '5.s', '1e3ms', '3s5ms', '3s ago', 'abc',
+    '-3s', '', ' ', 's', 'ms', '3sec', '3 seconds', '3S', '3MS', '1w', '1y', '.5s', '5.s', '1e3ms', '3s5ms', '3s ago', 'abc',
     null, undefined, true, false, {}, [], ['3s'],
   ];
   for (const value of invalid) t.equal(parseDuration(value), undefined, `parseDuration(${JSON.stringify(value) ?? String(value)})`);
@@ -70,7 +70,7 @@ t.test('parseSize: decimals round down to whole bytes', async (t) => {
 t.test('parseSize: invalid input is undefined', async (t) => {
   const invalid: unknown[] = [
     -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY,
-    '-1kb', '1', '', 'kb', '1k', '1m', '1g', '1tb', '1 megabyte', '1kib', '.5mb', '1e3b', '1kb1b', 'abc',
+    '-1kb', '', 'kb', '1k', '1m', '1g', '1tb', '1 megabyte', '1kib', '.5mb', '1e3b', '1kb1b', 'abc',
     null, undefined, true, {}, [],
   ];
   for (const value of invalid) t.equal(parseSize(value), undefined, `parseSize(${JSON.stringify(value) ?? String(value)})`);
@@ -100,4 +100,8 @@ t.test('formatDuration output parses back to the same milliseconds', async (t) =
   for (const ms of [0, 1, 999, 1000, 1001, 4000, 61_000, 3_600_000, 3_660_000, 86_400_000, 90_061_001]) {
     t.equal(parseDuration(formatDuration(ms)), ms, `round trip of ${ms}`);
   }
+});
+
+t.test('a string of digits is milliseconds or bytes, as a bare integer is', async (t) => {
+  t.strictSame([parseDuration('3000'), parseDuration('0'), parseSize('2048'), parseSize(' 10 ')], [3000, 0, 2048, 10]);
 });

@@ -1,0 +1,13 @@
+// Personal data kept out of logs: phone numbers inside logged values (a platform call id can
+// embed the caller's number) are masked to the country code and the last three digits.
+
+const phoneLike = /\+?\d[\d\s().-]{5,}\d/g;
+
+/** "+31612345678" -> "+31*******678"; runs of fewer than 7 digits are left alone. */
+export function maskPhoneNumbers(text: string): string {
+  return text.replace(phoneLike, (run) => {
+    const digits = run.replace(/\D/g, '');
+    if (digits.length < 7) return run;
+    return `${run.startsWith('+') ? '+' : ''}${digits.slice(0, 2)}${'*'.repeat(digits.length - 5)}${digits.slice(-3)}`;
+  });
+}
