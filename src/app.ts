@@ -44,7 +44,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: true,
     // A URL fastify cannot even route (a broken percent-escape) still gets the gateway's shape.
     frameworkErrors: (error, request, reply) => {
-      request.log.info({ error: 'GW_ERR_BAD_REQUEST', reason: error.message }, 'request rejected');
+      request.log.info({ status: 400, error: 'GW_ERR_BAD_REQUEST', reason: error.message }, 'request rejected');
       void (reply as FastifyReply).code(400).send(errorBody('GW_ERR_BAD_REQUEST', 'The request URL could not be read. POST webhooks to /webhook or /webhook/<assistant>.'));
     },
   });

@@ -24,9 +24,9 @@ tools:
 `));
   const res = await send(`${gateway.url}/webhook`, toolCalls([['a', {}], ['b', {}], ['c', {}]]));
   t.equal(res.status, 200);
-  t.same(res.body, { results: [{ tool_call_id: 'tc_1', result: 'done' }, { tool_call_id: 'tc_2', result: 'done' }, { tool_call_id: 'tc_3', result: 'done' }] });
+  t.strictSame(res.body, { results: [{ tool_call_id: 'tc_1', result: 'done' }, { tool_call_id: 'tc_2', result: 'done' }, { tool_call_id: 'tc_3', result: 'done' }] });
   t.ok(res.elapsedMs < 800, `answered in ${Math.round(res.elapsedMs)} ms`);
-  t.same(slow.requests.map((r) => r.url).sort(), ['/a', '/b', '/c']);
+  t.strictSame(slow.requests.map((r) => r.url).sort(), ['/a', '/b', '/c']);
 });
 
 t.test('every backend reply format becomes one entry', async (t) => {
@@ -52,7 +52,7 @@ ${names.map((n) => `  "${n}": { upstream: be }`).join('\n')}
 `));
   const res = await send(`${gateway.url}/webhook`, toolCalls(names.map((n) => [n, {}])));
   t.equal(res.status, 200);
-  t.same(res.body, {
+  t.strictSame(res.body, {
     results: [
       { tool_call_id: 'tc_1', result: { name: 'John' } },
       { tool_call_id: 'tc_2', result: 'only entry' },
@@ -96,7 +96,7 @@ tools:
 `));
   const res = await send(`${gateway.url}/webhook`, toolCalls([['slow_tool', {}], ['slow_with_fallback', {}], ['reset_tool', {}], ['bad_json', {}], ['server_error', {}], ['book_appointment', {}], ['dead_tool', {}]]));
   t.equal(res.status, 200);
-  t.same(res.body, {
+  t.strictSame(res.body, {
     results: [
       { tool_call_id: 'tc_1', error: 'The slow tool service did not answer in time.' },
       { tool_call_id: 'tc_2', result: 'One moment, the system is slow today.' },
@@ -110,7 +110,7 @@ tools:
   t.ok(res.elapsedMs < 2000, `answered in ${Math.round(res.elapsedMs)} ms (upstream timeout 300 ms)`);
   t.notMatch(res.text, /127\.0\.0\.1|crm\.internal|stack/);
   const failures = gateway.logs.filter((l) => l.msg === 'tool call failed').map((l) => [l.tool, l.reason]);
-  t.same(failures.sort(), [['bad_json', 'error'], ['book_appointment', 'unavailable'], ['dead_tool', 'unavailable'], ['reset_tool', 'unavailable'], ['server_error', 'error'], ['slow_tool', 'timeout'], ['slow_with_fallback', 'timeout']]);
+  t.strictSame(failures.sort(), [['bad_json', 'error'], ['book_appointment', 'unavailable'], ['dead_tool', 'unavailable'], ['reset_tool', 'unavailable'], ['server_error', 'error'], ['slow_tool', 'timeout'], ['slow_with_fallback', 'timeout']]);
 });
 
 t.test('the deadline cuts every upstream request: a 30 s backend with a 1 s deadline answers in < 1.5 s', async (t) => {
@@ -126,14 +126,15 @@ tools:
 deadlines: { tool-calls: 1s }
 `));
   const res = await send(`${gateway.url}/webhook`, toolCalls([['lookup', {}], ['lookup', { again: true }]]));
-  t.same(res.body, { results: [{ tool_call_id: 'tc_1', error: 'The lookup service did not answer in time.' }, { tool_call_id: 'tc_2', error: 'The lookup service did not answer in time.' }] });
+  t.strictSame(res.body, { results: [{ tool_call_id: 'tc_1', error: 'The lookup service did not answer in time.' }, { tool_call_id: 'tc_2', error: 'The lookup service did not answer in time.' }] });
   t.ok(res.elapsedMs >= 900 && res.elapsedMs < 1500, `answered in ${Math.round(res.elapsedMs)} ms`);
   // The upstream connections were closed at the deadline, not left running.
   const until = Date.now() + 2000;
   while (closedEarly < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
   t.equal(closedEarly, 2);
   const answered = gateway.logs.find((l) => l.msg === 'webhook answered')!;
-  t.ok((answered.headroom_ms as number) <= 100 && (answered.headroom_ms as number) > -500, `headroom ${String(answered.headroom_ms)} ms`);
+  // The reply left before the deadline (counted from when the request arrived), not after it.
+  t.ok((answered.headroom_ms as number) >= 0 && (answered.headroom_ms as number) <= 200, `headroom ${String(answered.headroom_ms)} ms`);
 });
 
 t.test('path placeholders are URL-encoded; GET and DELETE send the other arguments as the query', async (t) => {
@@ -156,7 +157,7 @@ tools:
       ['order_status', { order_id: '' }],
     ]),
   );
-  t.same(res.body, {
+  t.strictSame(res.body, {
     results: [
       { tool_call_id: 'tc_1', result: 'ok' },
       { tool_call_id: 'tc_2', result: 'ok' },
@@ -167,7 +168,7 @@ tools:
     ],
   });
   const seen = backend.requests.map((r) => [r.method, r.url, r.text]).sort((a, b) => a[0]!.localeCompare(b[0]!));
-  t.same(seen, [
+  t.strictSame(seen, [
     ['DELETE', '/orders/42?reason=caller&by=phone', ''],
     ['GET', '/api/orders/..%2FA%207%2F3%3Fx%3D1%23y?verbose=true&limit=3&filter=%7B%22state%22%3A%22open%22%7D&tags=%5B%22a%22%2C%22b%22%5D&note=a%26b%3Dc', ''],
     ['PATCH', '/api/orders/A-1/notes', '{"order_id":"A-1","note":"call back"}'],
@@ -186,11 +187,11 @@ assistants:
 `));
   const body = toolCalls([['lookup_contact', '{"query":"John Smith"}']]);
   const res = await send(`${gateway.url}/webhook/sales`, body);
-  t.same(res.body, { results: [{ tool_call_id: 'tc_1', result: 'ok' }] });
+  t.strictSame(res.body, { results: [{ tool_call_id: 'tc_1', result: 'ok' }] });
   const req = backend.requests[0]!;
   t.equal(req.url, '/sales');
   t.equal(req.text, '{"query":"John Smith"}');
-  t.same(
+  t.strictSame(
     { ...Object.fromEntries(['content-type', 'user-agent', 'x-call-id', 'x-tool-call-id', 'x-tool-name', 'x-assistant', 'authorization', 'x-env', 'x-webhook-signature'].map((h) => [h, req.headers[h]])) },
     {
       'content-type': 'application/json',
@@ -223,7 +224,7 @@ tools: { known: { upstream: be } }
   list.push({ id: 'array_args', type: 'function', function: { name: 'known', arguments: '[1]' } });
   list.push({ id: 'unrouted', type: 'function', function: { name: 'transfer_to_mars', arguments: {} } });
   const res = await send(`${gateway.url}/webhook`, body);
-  t.same(res.body, {
+  t.strictSame(res.body, {
     results: [
       { tool_call_id: 'tc_1', result: 'ok' },
       { tool_call_id: 'no_name', error: 'The tool call has no function name.' },
@@ -256,18 +257,18 @@ fallback: { url: "${legacy.url}/fallback", secret: legacy-secret }
 `));
   const inbound = toolCalls([['legacy_lookup', { q: 1 }], ['unknown_tool', { q: 2 }]]);
   const res = await send(`${gateway.url}/webhook`, inbound);
-  t.same(res.body, { results: [{ tool_call_id: 'tc_1', result: 'verified tc_1' }, { tool_call_id: 'tc_2', result: 'verified tc_2' }] });
+  t.strictSame(res.body, { results: [{ tool_call_id: 'tc_1', result: 'verified tc_1' }, { tool_call_id: 'tc_2', result: 'verified tc_2' }] });
   t.equal(legacy.requests.length, 2);
   for (const req of legacy.requests) {
     const id = req.headers['x-tool-call-id'] as string;
     const expected = { message: { ...inbound.message, tool_call_list: (inbound.message.tool_call_list as { id: string }[]).filter((c) => c.id === id) } };
-    t.same(req.json(), expected, `${req.url} carries only ${id}`);
+    t.strictSame(req.json(), expected, `${req.url} carries only ${id}`);
     t.equal(req.headers['x-webhook-event'], 'tool-calls');
     t.match(req.headers['x-webhook-signature'], /^sha256=[0-9a-f]{64}$/);
     t.equal(req.headers['x-webhook-signature'], `sha256=${signatureHex('legacy-secret', req.headers['x-webhook-timestamp'] as string, req.body)}`);
     t.ok(Math.abs(Number(req.headers['x-webhook-timestamp']) - Date.now() / 1000) < 5, 'fresh timestamp');
   }
-  t.same(legacy.requests.map((r) => r.url).sort(), ['/fallback', '/hms-webhook']);
+  t.strictSame(legacy.requests.map((r) => r.url).sort(), ['/fallback', '/hms-webhook']);
 });
 
 t.test('gateway stops cleanly while a tool call is in flight', async (t) => {
@@ -281,7 +282,7 @@ tools: { slow: { upstream: be } }
   const closing = gateway.app.close();
   const res = await pending;
   await closing;
-  t.same([res.status, res.body], [200, { results: [{ tool_call_id: 'tc_1', result: 'late but fine' }] }]);
+  t.strictSame([res.status, res.body], [200, { results: [{ tool_call_id: 'tc_1', result: 'late but fine' }] }]);
 });
 
 t.test('a secret on a tool that sends its arguments signs those bytes the same way', async (t) => {
@@ -291,9 +292,41 @@ tools:
   signed_write: { url: "${backend.url}/write", secret: backend-secret }
 `));
   const res = await send(`${gateway.url}/webhook`, toolCalls([['signed_write', { amount: 5 }]]));
-  t.same(res.body, { results: [{ tool_call_id: 'tc_1', result: 'ok' }] });
+  t.strictSame(res.body, { results: [{ tool_call_id: 'tc_1', result: 'ok' }] });
   const req = backend.requests[0]!;
   t.equal(req.text, '{"amount":5}');
   t.equal(req.headers['x-webhook-event'], 'tool-calls');
   t.equal(req.headers['x-webhook-signature'], `sha256=${signatureHex('backend-secret', req.headers['x-webhook-timestamp'] as string, req.body)}`);
+});
+
+t.test("a tool's fallback sentence also covers non-2xx and unreadable replies", async (t) => {
+  const backend = await startBackend(t, (req, res) => {
+    if (req.url === '/bad-json') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"result": ');
+    res.writeHead(502).end();
+  });
+  const gateway = await startGateway(t, head(`
+tools:
+  bad_json: { url: "${backend.url}/bad-json", fallback: "Let me check that another way." }
+  bad_gateway: { url: "${backend.url}/502", fallback: "The system is busy, one moment." }
+`));
+  const res = await send(`${gateway.url}/webhook`, toolCalls([['bad_json', {}], ['bad_gateway', {}]]));
+  t.strictSame(res.body, { results: [{ tool_call_id: 'tc_1', result: 'Let me check that another way.' }, { tool_call_id: 'tc_2', result: 'The system is busy, one moment.' }] });
+});
+
+t.test("the gateway's own headers cannot be replaced by configuration, and payload values are made header-safe", async (t) => {
+  const backend = await startBackend(t, json({ result: 'ok' }));
+  const gateway = await startGateway(t, head(`
+upstreams: { be: { url: "${backend.url}", headers: { user-agent: curl/8, content-type: text/plain, x-call-id: fixed, x-team: voice } } }
+tools:
+  "book\u00e9": { upstream: be, path: /book }
+`));
+  const body = toolCalls([['book\u00e9', { a: 1 }]], { call: { id: 'call-\u20ac\ninjected: yes' } });
+  (body.message.tool_call_list as { id: string }[])[0]!.id = 'tc-\u00fc';
+  const res = await send(`${gateway.url}/webhook`, body);
+  t.strictSame(res.body, { results: [{ tool_call_id: 'tc-\u00fc', result: 'ok' }] });
+  const req = backend.requests[0]!;
+  t.strictSame(
+    ['user-agent', 'content-type', 'x-call-id', 'x-tool-call-id', 'x-tool-name', 'x-team', 'injected'].map((h) => req.headers[h]),
+    [`hms-tool-router/${VERSION}`, 'application/json', 'call-%E2%82%AC%0Ainjected: yes', 'tc-%C3%BC', 'book%C3%A9', 'voice', undefined],
+  );
 });

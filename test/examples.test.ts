@@ -28,7 +28,7 @@ t.test('the shipped routes.yaml answers tool calls from the example backends', a
   ], { phone_number: { number: '+31 20 000 0000' } });
   const res = await send(`${gateway.url}/webhook`, body, { secret: DEMO_SECRET });
   t.equal(res.status, 200);
-  t.same(res.body, {
+  t.strictSame(res.body, {
     results: [
       { tool_call_id: 'tc_1', result: { name: 'Maria Jansen', email: 'maria@example.com', tier: 'standard' } },
       { tool_call_id: 'tc_2', result: { order_id: 'A 7/3', status: 'delivered' } },
@@ -40,10 +40,10 @@ t.test('the shipped routes.yaml answers tool calls from the example backends', a
 
   // The sales number routes lookup_contact to the sales path.
   const sales = await send(`${gateway.url}/webhook`, toolCalls([['lookup_contact', { query: 'John' }]]), { secret: DEMO_SECRET });
-  t.same(sales.body, { results: [{ tool_call_id: 'tc_1', result: { name: 'John Smith', email: 'john@example.com', tier: 'premium', account_manager: 'Eva' } }] });
+  t.strictSame(sales.body, { results: [{ tool_call_id: 'tc_1', result: { name: 'John Smith', email: 'john@example.com', tier: 'premium', account_manager: 'Eva' } }] });
 
   const greeting = await send(`${gateway.url}/webhook`, envelope('assistant-request'), { secret: DEMO_SECRET });
-  t.same(greeting.body, { assistant: { first_message: 'Hello from the example CRM! How can I help?' } });
+  t.strictSame(greeting.body, { assistant: { first_message: 'Hello from the example CRM! How can I help?' } });
 });
 
 t.test('examples/send-tool-call.sh (curl + openssl, as in the README) is accepted', async (t) => {
@@ -53,7 +53,7 @@ t.test('examples/send-tool-call.sh (curl + openssl, as in the README) is accepte
   const gateway = await startGateway(t, routesYaml, { env });
   const script = new URL('../examples/send-tool-call.sh', import.meta.url).pathname;
   const { stdout } = await run('bash', [script, `${gateway.url}/webhook`], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, timeout: 10_000 });
-  t.same(JSON.parse(stdout), {
+  t.strictSame(JSON.parse(stdout), {
     results: [
       { tool_call_id: 'tc_1', result: { name: 'John Smith', email: 'john@example.com', tier: 'premium', account_manager: 'Eva' } },
       { tool_call_id: 'tc_2', result: { order_id: 'A-1001', status: 'shipped' } },

@@ -12,18 +12,18 @@ t.test('matches the platform scheme: HMAC-SHA256 hex over "<ts>.<raw body>"', as
   t.equal(signatureHex('s1', ts, body), KNOWN);
   t.equal(signatureHex('s1', ts, body.toString()), KNOWN);
   t.match(signatureHex('s1', ts, body), /^[0-9a-f]{64}$/);
-  t.same(signedHeaders('s1', body, now), { 'x-webhook-timestamp': ts, 'x-webhook-signature': `sha256=${signatureHex('s1', ts, body)}` });
+  t.strictSame(signedHeaders('s1', body, now), { 'x-webhook-timestamp': ts, 'x-webhook-signature': `sha256=${signatureHex('s1', ts, body)}` });
 });
 
 t.test('accepts the sha256= form and the bare hex form', async (t) => {
   const hex = signatureHex('s1', ts, body);
-  t.same(verifySignature({ ...base, signature: `sha256=${hex}` }), { ok: true, signed: true });
-  t.same(verifySignature({ ...base, signature: hex }), { ok: true, signed: true });
+  t.strictSame(verifySignature({ ...base, signature: `sha256=${hex}` }), { ok: true, signed: true });
+  t.strictSame(verifySignature({ ...base, signature: hex }), { ok: true, signed: true });
 });
 
 t.test('any secret of a rotation may match', async (t) => {
   const hex = signatureHex('new', ts, body);
-  t.same(verifySignature({ ...base, secrets: ['old', 'new'], signature: hex }), { ok: true, signed: true });
+  t.strictSame(verifySignature({ ...base, secrets: ['old', 'new'], signature: hex }), { ok: true, signed: true });
   t.match(verifySignature({ ...base, secrets: ['old', 'other'], signature: hex }), { ok: false, code: 'GW_ERR_SIGNATURE_INVALID' });
 });
 
@@ -37,7 +37,7 @@ t.test('rejects a signature over other bytes, uppercase hex, or the wrong length
 t.test('missing, empty and unsigned', async (t) => {
   t.match(verifySignature({ ...base, signature: undefined }), { ok: false, code: 'GW_ERR_SIGNATURE_MISSING' });
   t.match(verifySignature({ ...base, signature: '' }), { ok: false, code: 'GW_ERR_SIGNATURE_MISSING' });
-  t.same(verifySignature({ ...base, signature: '', allowUnsigned: true }), { ok: true, signed: false });
+  t.strictSame(verifySignature({ ...base, signature: '', allowUnsigned: true }), { ok: true, signed: false });
   // allow_unsigned still refuses a wrong signature.
   t.match(verifySignature({ ...base, signature: 'sha256=' + '0'.repeat(64), allowUnsigned: true }), { ok: false, code: 'GW_ERR_SIGNATURE_INVALID' });
   t.match(verifySignature({ ...base, secrets: [], signature: signatureHex('s1', ts, body) }), { ok: false, code: 'GW_ERR_NO_SECRET' });
@@ -53,5 +53,5 @@ t.test('timestamp: whole seconds, within tolerance in both directions', async (t
   const edge = String(now / 1000 - 300);
   t.match(verifySignature({ ...base, timestamp: old, signature: sig(old) }), { ok: false, code: 'GW_ERR_TIMESTAMP_STALE', reason: /301s away/ });
   t.match(verifySignature({ ...base, timestamp: future, signature: sig(future) }), { ok: false, code: 'GW_ERR_TIMESTAMP_STALE' });
-  t.same(verifySignature({ ...base, timestamp: edge, signature: sig(edge) }), { ok: true, signed: true });
+  t.strictSame(verifySignature({ ...base, timestamp: edge, signature: sig(edge) }), { ok: true, signed: true });
 });

@@ -6,7 +6,7 @@ import { errorBody, GatewayError } from '../errors.js';
 
 export function installErrorHandling(app: FastifyInstance): void {
   app.setNotFoundHandler(async (request, reply) => {
-    request.log.info({ method: request.method, url: request.url.split('?')[0], error: 'GW_ERR_NOT_FOUND' }, 'request rejected');
+    request.log.info({ method: request.method, url: request.url.split('?')[0], status: 404, error: 'GW_ERR_NOT_FOUND' }, 'request rejected');
     return reply.code(404).send(errorBody('GW_ERR_NOT_FOUND'));
   });
 

@@ -531,3 +531,57 @@ t.test('a malformed ${...} reference is an error at its position, never kept as 
     error(3, 34, '"${}" is not a valid reference: write ${NAME} or ${NAME:-default}, with a name of letters, digits and _'),
   ]);
 });
+
+t.test('assistant-request takes exactly one target, not a list', async (t) => {
+  t.strictSame(diagnosticsOf(t, yaml('version: 1', ...SECRETS, 'events:', '  assistant-request:', '    - { url: "http://127.0.0.1:1/a" }')), [
+    error(6, 5, 'events.assistant-request: Invalid input: expected object, received array'),
+  ]);
+});
+
+t.test('URLs: no credentials anywhere, no query on an upstream, time limits above zero', async (t) => {
+  t.strictSame(
+    diagnosticsOf(
+      t,
+      yaml(
+        'version: 1',
+        ...SECRETS,
+        'upstreams:',
+        '  a: { url: "http://user:pw@127.0.0.1:1/" }',
+        '  b: { url: "http://127.0.0.1:1/api?key=abc" }',
+        '  c: { url: "http://127.0.0.1:1", timeout: 0 }',
+        'tools:',
+        '  t: { url: "https://user@127.0.0.1/x" }',
+        'deadlines: { tool-calls: 0ms }',
+      ),
+    ),
+    [
+      error(5, 13, 'upstreams.a.url: credentials in the URL are not sent; use headers: { authorization: "..." } instead'),
+      error(6, 13, "upstreams.b.url: an upstream URL cannot carry a query or fragment; put them in each target's path"),
+      error(7, 44, 'upstreams.c.timeout: must be more than 0'),
+      error(9, 13, 'tools.t.url: credentials in the URL are not sent; use headers: { authorization: "..." } instead'),
+      error(10, 26, 'deadlines.tool-calls: must be more than 0'),
+    ],
+  );
+});
+
+t.test('secrets anyone could guess are warnings at their position', async (t) => {
+  const { warnings } = parseConfig(
+    yaml(
+      'version: 1',
+      'account:',
+      '  secrets: ["${S:-dev-secret-change-me}", short]',
+      'assistants:',
+      '  a: { secrets: [a-long-enough-secret-value] }',
+      'events:',
+      '  assistant-request: { static: { secret: x } }',
+      'fallback: { url: "http://127.0.0.1:1/", secret: tiny }',
+    ),
+    FILE,
+    {},
+  );
+  t.strictSame(warnings, [
+    warning(3, 13, 'this is the demo secret from the shipped routes.yaml: anyone can sign requests with it. Set a real one (e.g. openssl rand -hex 32) before exposing the gateway'),
+    warning(3, 43, 'this secret is only 5 characters: use at least 16 random characters (e.g. openssl rand -hex 32)'),
+    warning(8, 49, 'this secret is only 4 characters: use at least 16 random characters (e.g. openssl rand -hex 32)'),
+  ]);
+});
