@@ -1,6 +1,6 @@
 // Example backends for the shipped routes.yaml: a CRM, a calendar and an order system, each a
 // plain node:http server on 127.0.0.1. Run alone with `node examples/backends.mjs`.
-// They log what they receive without personal data (no phone numbers, no transcripts).
+// They log which endpoint was called, without arguments or personal data.
 
 import { createServer } from 'node:http';
 import { pathToFileURL } from 'node:url';
@@ -27,7 +27,9 @@ function send(res, status, body) {
 }
 
 function log(service, req, extra = '') {
-  process.stdout.write(`[${service}] ${req.method} ${req.url.split('?')[0]} call=${req.headers['x-call-id'] ?? '-'} tool=${req.headers['x-tool-name'] ?? '-'}${extra}\n`);
+  // The first path segment only: later segments can hold a tool's arguments (an order id).
+  const endpoint = `/${req.url.split(/[/?]/)[1] ?? ''}`;
+  process.stdout.write(`[${service}] ${req.method} ${endpoint} tool=${req.headers['x-tool-name'] ?? '-'}${extra}\n`);
 }
 
 const handlers = {
