@@ -1,5 +1,6 @@
 // The built CLI (node dist/cli.js) as a user runs it: check (route table, diagnostics on stderr,
-// exit codes), serve (bad config, listening on 127.0.0.1 port 0, /healthz, SIGTERM), --version.
+// exit codes), serve (bad config, listening on 127.0.0.1 port 0, /healthz, SIGTERM; flags over env
+// over defaults; requests in flight finish on SIGINT/SIGTERM, a second signal exits 1), --version.
 import t, { type Test } from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -7,6 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { parse } from 'yaml';
+import { json, startBackend } from './helpers/backend.js';
+import { send, toolCalls, type SentReply } from './helpers/gateway.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'dist', 'cli.js');
@@ -35,8 +38,13 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 }
 
 /** Starts the CLI; the process is killed at the test's teardown if it is still running. */
-function start(t: Test, args: string[], env: NodeJS.ProcessEnv = cleanEnv()): { child: ChildProcess; exited: Promise<Exited>; output: () => { stdout: string; stderr: string } } {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(
+  t: Test,
+  args: string[],
+  env: NodeJS.ProcessEnv = cleanEnv(),
+  cwd: string = ROOT,
+): { child: ChildProcess; exited: Promise<Exited>; output: () => { stdout: string; stderr: string } } {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -52,8 +60,8 @@ function start(t: Test, args: string[], env: NodeJS.ProcessEnv = cleanEnv()): { 
 }
 
 /** Runs the CLI to its end (killed and failed after RUN_LIMIT_MS). */
-async function run(t: Test, args: string[], env?: NodeJS.ProcessEnv): Promise<Exited> {
-  const { child, exited } = start(t, args, env);
+async function run(t: Test, args: string[], env?: NodeJS.ProcessEnv, cwd?: string): Promise<Exited> {
+  const { child, exited } = start(t, args, env, cwd);
   const timer = setTimeout(() => child.kill('SIGKILL'), RUN_LIMIT_MS);
   try {
     const result = await exited;
@@ -335,3 +343,163 @@ function waitForLog(server: ReturnType<typeof start>, match: (record: Record<str
 function completeLines(text: string): string {
   return text.slice(0, text.lastIndexOf('\n') + 1);
 }
+
+// ---- serve: flags, environment and defaults; shutdown with a request in flight ----
+
+/** A valid config whose secret is long enough not to draw a weak-secret warning. */
+const CLI_SECRET = 'cli-test-secret-0123456789';
+const routesFor = (toolUrl: string): string =>
+  yaml('version: 1', 'account:', `  secrets: [${CLI_SECRET}]`, 'tools:', `  slow: { url: "${toolUrl}" }`);
+/** An address nothing on this machine can bind (TEST-NET-1): if serve used it, it would fail rather than listen. */
+const UNBINDABLE_HOST = '192.0.2.1';
+
+/** Resolves with how the process ended, or undefined if it is still running after `ms`. */
+async function exitWithin(server: ReturnType<typeof start>, ms: number): Promise<Exited | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([server.exited, new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls until `predicate` holds; throws after `timeoutMs`. */
+async function until(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const stop = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > stop) throw new Error(`${what}: not within ${timeoutMs}ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+const listeningLine = (server: ReturnType<typeof start>) => waitForLog(server, (record) => record.msg === 'hms-tool-router listening', RUN_LIMIT_MS);
+
+t.test('serve: with no flags, ROUTES_FILE, PORT and HOST come from the environment', async (t) => {
+  const file = join(t.testdir({ 'routes.yaml': routesFor('http://127.0.0.1:9/slow') }), 'routes.yaml');
+  const server = start(t, ['serve'], cleanEnv({ ROUTES_FILE: file, PORT: '0', HOST: '127.0.0.1' }));
+  const listening = await listeningLine(server);
+  t.equal(listening.routes, file, 'routes from ROUTES_FILE');
+  const address = String(listening.address);
+  t.ok(address.startsWith('http://127.0.0.1:'), `listens on 127.0.0.1 (${address})`);
+  t.match(address, /^http:\/\/127\.0\.0\.1:[1-9]\d*$/, 'PORT=0: a port picked by the system');
+  const res = await request(`${address}/healthz`);
+  t.equal(res.statusCode, 200);
+  t.strictSame(await res.body.json(), { status: 'ok' });
+  server.child.kill('SIGTERM');
+  const exited = await exitWithin(server, 10_000);
+  t.equal(exited?.code, 0, 'exits 0 on SIGTERM');
+  t.equal(exited?.stderr, '');
+});
+
+t.test('serve: --routes, --port and --host win over ROUTES_FILE, PORT and HOST', async (t) => {
+  const dir = t.testdir({ 'routes.yaml': routesFor('http://127.0.0.1:9/slow') });
+  const file = join(dir, 'routes.yaml');
+  const env = cleanEnv({ ROUTES_FILE: join(dir, 'missing.yaml'), PORT: '1', HOST: UNBINDABLE_HOST });
+  const server = start(t, ['serve', '--routes', file, '--port', '0', '--host', '127.0.0.1'], env);
+  const listening = await listeningLine(server);
+  t.equal(listening.routes, file, 'routes from --routes');
+  const address = String(listening.address);
+  t.ok(address.startsWith('http://127.0.0.1:'), `listens on --host 127.0.0.1 (${address})`);
+  t.match(address, /^http:\/\/127\.0\.0\.1:[1-9]\d*$/, '--port 0, not PORT=1');
+  t.not(address, 'http://127.0.0.1:1');
+  const res = await request(`${address}/healthz`);
+  t.equal(res.statusCode, 200);
+  t.strictSame(await res.body.json(), { status: 'ok' });
+  server.child.kill('SIGTERM');
+  const exited = await exitWithin(server, 10_000);
+  t.equal(exited?.code, 0, 'exits 0 on SIGTERM');
+  t.equal(exited?.stderr, '');
+});
+
+t.test('serve: without --routes or ROUTES_FILE it reads ./routes.yaml from the working directory', async (t) => {
+  const dir = t.testdir({ 'routes.yaml': routesFor('http://127.0.0.1:9/slow') });
+  const server = start(t, ['serve', '--port', '0', '--host', '127.0.0.1'], cleanEnv(), dir);
+  const listening = await listeningLine(server);
+  t.equal(listening.routes, './routes.yaml');
+  t.match(String(listening.address), /^http:\/\/127\.0\.0\.1:[1-9]\d*$/);
+  // No warning was logged: the temp routes.yaml was read, not the shipped one with its demo-secret warning.
+  const warnings = parseLog(completeLines(server.output().stdout)).filter((record) => Number(record.level) >= 40);
+  t.strictSame(warnings, [], 'no config warnings');
+  server.child.kill('SIGTERM');
+  const exited = await exitWithin(server, 10_000);
+  t.equal(exited?.code, 0, 'exits 0 on SIGTERM');
+});
+
+t.test('serve: --port out of range or not a number, and unknown flags, exit 1', async (t) => {
+  const file = join(t.testdir({ 'routes.yaml': routesFor('http://127.0.0.1:9/slow') }), 'routes.yaml');
+  for (const port of ['abc', '70000']) {
+    t.strictSame(
+      await run(t, ['serve', '--routes', file, '--port', port, '--host', '127.0.0.1']),
+      { code: 1, signal: null, stdout: '', stderr: `--port must be a whole number from 0 to 65535, got "${port}"\n` },
+      `--port ${port}`,
+    );
+  }
+  // The same check applies to PORT from the environment.
+  t.strictSame(
+    await run(t, ['serve', '--routes', file, '--host', '127.0.0.1'], cleanEnv({ PORT: 'abc' })),
+    { code: 1, signal: null, stdout: '', stderr: '--port must be a whole number from 0 to 65535, got "abc"\n' },
+    'PORT=abc',
+  );
+  const unknown = await run(t, ['serve', '--routes', file, '--port', '0', '--host', '127.0.0.1', '--nope']);
+  t.equal(unknown.code, 1, '--nope exits 1');
+  t.equal(unknown.stdout, '');
+  t.match(unknown.stderr, /--nope/, 'names the unknown flag');
+  t.ok(unknown.stderr.split('\n').includes('Usage: hms-tool-router serve [--routes FILE] [--port N] [--host H]'), `a usage line on stderr: ${unknown.stderr}`);
+});
+
+/** A backend answering `body` after `delayMs`, a config routing tool `slow` to it, and serve running on that config. */
+async function slowSetup(t: Test, delayMs: number) {
+  const backend = await startBackend(t, json({ result: 'finished' }, 200, delayMs));
+  const file = join(t.testdir({ 'routes.yaml': routesFor(`${backend.url}/slow`) }), 'routes.yaml');
+  const server = start(t, ['serve', '--routes', file, '--port', '0', '--host', '127.0.0.1']);
+  const address = String((await listeningLine(server)).address);
+  return { backend, server, address };
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  t.test(`serve: on ${signal} a request in flight still gets its reply, then the process exits 0`, async (t) => {
+    const { backend, server, address } = await slowSetup(t, 500);
+    const reply = send(`${address}/webhook`, toolCalls([['slow', { q: 1 }]]), { secret: CLI_SECRET });
+    // Keep a rejection from going unhandled while we wait for the backend.
+    reply.catch(() => {});
+    await until(() => backend.requests.length > 0, RUN_LIMIT_MS, 'the backend receives the tool call');
+    const signalled = Date.now();
+    server.child.kill(signal);
+
+    const res: SentReply = await reply;
+    t.equal(res.status, 200, 'the reply is 200');
+    t.strictSame(res.body, { results: [{ tool_call_id: 'tc_1', result: 'finished' }] }, 'with the backend result');
+
+    const exited = await exitWithin(server, Math.max(0, 5_000 - (Date.now() - signalled)));
+    t.ok(exited !== undefined, `exits within 5s of ${signal} (took ${Date.now() - signalled}ms)`);
+    if (exited === undefined) return;
+    t.equal(exited.code, 0, 'exit code 0');
+    t.equal(exited.signal, null, 'exited by itself, not killed by the signal');
+    t.equal(exited.stderr, '');
+    t.equal(backend.requests.length, 1, 'one backend request');
+    const shutdown = parseLog(exited.stdout).find((record) => record.msg === 'shutting down: finishing requests in flight');
+    t.match(shutdown, { signal }, 'logs the signal');
+  });
+}
+
+t.test('serve: a second signal while shutting down exits 1 at once', async (t) => {
+  const { backend, server, address } = await slowSetup(t, 3_000);
+  const reply = send(`${address}/webhook`, toolCalls([['slow', {}]]), { secret: CLI_SECRET });
+  // The gateway exits without answering; the client's error is expected.
+  reply.catch(() => {});
+  await until(() => backend.requests.length > 0, RUN_LIMIT_MS, 'the backend receives the tool call');
+  server.child.kill('SIGTERM');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.equal(server.child.exitCode, null, 'still running (finishing the request) after the first SIGTERM');
+  const second = Date.now();
+  server.child.kill('SIGTERM');
+  const exited = await exitWithin(server, 2_000);
+  t.ok(exited !== undefined, `exits within 2s of the second SIGTERM (took ${Date.now() - second}ms)`);
+  if (exited === undefined) return;
+  t.equal(exited.code, 1, 'exit code 1');
+  t.equal(exited.signal, null, 'exited by itself, not killed by the signal');
+  t.ok(
+    parseLog(exited.stdout).some((record) => record.msg === 'second signal: exiting without waiting'),
+    'logs that it exits without waiting',
+  );
+});
