@@ -1,73 +1,199 @@
 // Fans the tool calls of one tool-calls webhook out concurrently and folds the replies into the
-// platform's {"results": [...]}: one entry per incoming id, in order, before the deadline.
+// platform's {"results": [...]}: exactly one entry per incoming id, in order, before the deadline,
+// whatever the backends do. Per call: argument checks, the side-effect ledger, the per-call
+// limit, async hand-off, then the attempts; a fallback sentence for anything without a result.
 
 import type { Logger } from 'pino';
+import { createAttemptRunner } from './attempts.js';
+import type { Config, FallbackReason } from './config/schema.js';
 import type { Envelope, ToolCall } from './envelope.js';
-import type { FailureReason, ForwardOptions, UpstreamRequest, UpstreamResult } from './forward.js';
+import type { EventDelivery } from './events/delivery.js';
+import { createFallbackPicker } from './fallbacks.js';
+import type { ForwardOptions, UpstreamRequest, UpstreamResult } from './forward.js';
+import { createLedger, ledgerKey, type LedgerOutcome } from './ledger.js';
 import { buildToolRequest, type CallContext } from './outbound.js';
-import type { RouteTable, Scope } from './routing.js';
-import { builtInFallback } from './spoken.js';
-import type { CompiledTarget } from './target.js';
+import type { RouteTable, Scope, ToolRoute } from './routing.js';
+import { createMemoryStore } from './state/memory-store.js';
 import { normaliseToolReply } from './tool-reply.js';
+import { limitValue } from './truncate.js';
+import type { HealthRegistry } from './upstream-health.js';
 
 export type ToolResultEntry = { tool_call_id: string | number; result: unknown } | { tool_call_id: string | number; error: string };
 
 export interface ToolCallDeps {
+  config: Config;
   table: RouteTable;
   forward: (request: UpstreamRequest, options: ForwardOptions) => Promise<UpstreamResult>;
+  health: HealthRegistry;
+  delivery: EventDelivery;
   now: () => number;
   logger: Logger;
+  random?: () => number;
 }
 
 export function createToolCallRunner(deps: ToolCallDeps) {
-  const { table, forward, now, logger } = deps;
+  const { config, table, now, logger, health, delivery } = deps;
+  const runAttempts = createAttemptRunner(deps);
+  const pickFallback = createFallbackPicker({ ttlMs: config.idempotency.ttl });
+  const ledger = createLedger(createMemoryStore<{ result: unknown }>(), config.idempotency.ttl);
+  const forwardedPerCall = createMemoryStore<number>();
+
+  /** Counts a call forwarded to a backend; false once the call has used up its allowance. */
+  function allowForward(callId: string | undefined): boolean {
+    if (callId === undefined) return true;
+    const used = forwardedPerCall.get(callId) ?? 0;
+    if (used >= config.limits.tool_calls_per_call) return false;
+    forwardedPerCall.set(callId, used + 1, config.idempotency.ttl);
+    return true;
+  }
+
+  function fallback(id: string | number, route: ToolRoute, reason: FallbackReason, tool: string, ctx: CallContext, builtIn?: string): ToolResultEntry {
+    return { tool_call_id: id, ...pickFallback(route.policy.fallbacks, reason, tool, ctx.callId, builtIn) };
+  }
+
+  /**
+   * Everything after the checks: the attempts and what their reply means. `succeeded` is true
+   * only for a real result (or an accepted async hand-off): that is what the ledger remembers.
+   */
+  async function callBackend(call: ToolCall & { name: string }, args: Record<string, unknown>, route: ToolRoute & { level: string }, envelope: Envelope, ctx: CallContext, cutoffAt: number, signal: AbortSignal, key: string | undefined): Promise<{ entry: ToolResultEntry; succeeded: boolean }> {
+    const failed = (entry: ToolResultEntry) => ({ entry, succeeded: false });
+    const { target, policy } = route;
+    const id = call.id;
+    const built = buildToolRequest(target, call, args, envelope, ctx, now());
+    if (!built.ok) {
+      return failed(
+        'missing' in built
+          ? { tool_call_id: id, error: `The tool ${call.name} needs the argument "${built.missing}".` }
+          : { tool_call_id: id, error: `The argument "${built.invalid}" of ${call.name} is not a valid value.` },
+      );
+    }
+    if (policy.sideEffects && key !== undefined) built.request.headers['idempotency-key'] = key;
+    const log = { call_id: ctx.logId, tool: call.name, tool_call_id: id, upstream: target.label, matched: route.level };
+    if (!allowForward(ctx.callId)) {
+      logger.warn({ ...log, reason: 'rate_limited', limit: config.limits.tool_calls_per_call }, 'tool call refused: limits.tool_calls_per_call reached for this call');
+      return failed(fallback(id, route, 'rate_limited', call.name, ctx));
+    }
+    if (policy.async) {
+      await delivery.submitRequest({ ctx, target, request: built.request, attempts: ASYNC_ATTEMPTS });
+      return { entry: { tool_call_id: id, result: policy.asyncResponse }, succeeded: true };
+    }
+
+    const upstreamHealth = health.healthOf(target.label);
+    const judged = new WeakMap<object, ReturnType<typeof normaliseToolReply>>();
+    const judge = (response: { status: number; contentType: string; body: Buffer }) => {
+      let reply = judged.get(response);
+      if (!reply) {
+        reply = normaliseToolReply(response.status, response.contentType, response.body, id);
+        judged.set(response, reply);
+      }
+      return reply;
+    };
+    const outcome = await runAttempts({
+      request: built.request,
+      target,
+      policy,
+      health: upstreamHealth,
+      cutoffAt,
+      // on_deadline: continue keeps the request running past the deadline (still within its timeout).
+      signal: policy.continueAfterDeadline ? undefined : signal,
+      // 5xx and unreadable replies are breaker failures; a 4xx or a well-formed {error} is not.
+      isFailure: (response) => response.status >= 500 || (response.status < 400 && judge(response).kind === 'failed'),
+      log,
+    });
+    if (!outcome.ok) return failed(fallback(id, route, outcome.reason, call.name, ctx));
+    const reply = judge(outcome.response);
+    if (reply.kind === 'failed') {
+      logger.warn({ ...log, status: outcome.response.status, reason: 'error', detail: reply.detail }, 'tool call failed');
+      return failed(fallback(id, route, 'error', call.name, ctx));
+    }
+    if (reply.kind === 'error') return failed({ tool_call_id: id, error: reply.message });
+    return { entry: { tool_call_id: id, result: reply.value }, succeeded: true };
+  }
 
   async function runOne(call: ToolCall, scope: Scope, envelope: Envelope, ctx: CallContext, cutoffAt: number, signal: AbortSignal): Promise<ToolResultEntry> {
     const id = call.id;
     if (call.name === undefined) return { tool_call_id: id, error: 'The tool call has no function name.' };
     const name = call.name;
     if (!call.args.ok) return { tool_call_id: id, error: `The arguments for ${name} could not be read: ${call.args.problem}.` };
+    const args = call.args.value;
     const route = table.lookupTool(scope, name);
     if (!route) return { tool_call_id: id, error: `No route for tool ${name}.` };
-    const { target } = route;
-    const built = buildToolRequest(target, { ...call, name }, call.args.value, envelope, ctx, now());
-    if (!built.ok) {
-      return 'missing' in built
-        ? { tool_call_id: id, error: `The tool ${name} needs the argument "${built.missing}".` }
-        : { tool_call_id: id, error: `The argument "${built.invalid}" of ${name} is not a valid value.` };
+    const { policy } = route;
+
+    const problem = policy.checkArguments?.(args);
+    if (problem !== undefined) {
+      logger.info({ call_id: ctx.logId, tool: name, tool_call_id: id, reason: 'invalid_arguments' }, 'tool call refused: arguments do not match parameters');
+      return fallback(id, route, 'invalid_arguments', name, ctx, problem);
     }
 
-    const timeoutMs = Math.min(target.timeoutMs, cutoffAt - now());
-    const outcome = await forward(built.request, { timeoutMs, signal });
-    const log = { call_id: ctx.logId, tool: name, tool_call_id: id, upstream: target.label, matched: route.level, ms: outcome.elapsedMs, attempt: 1 };
-    if (!outcome.ok) {
-      logger.warn({ ...log, reason: outcome.reason, detail: outcome.detail }, 'tool call failed');
-      return fallbackEntry(id, target, outcome.reason, name);
+    // Writes (and late results of on_deadline: continue) are remembered per phone call.
+    const remember = (policy.sideEffects || policy.continueAfterDeadline) && ctx.callId !== undefined;
+    const key = remember ? ledgerKey(ctx.callId!, name, args) : undefined;
+    if (key !== undefined) {
+      const found = ledger.find(key);
+      if (found && 'replay' in found) {
+        logger.info({ call_id: ctx.logId, tool: name, tool_call_id: id, outcome: 'replayed' }, 'tool call replayed from the ledger');
+        return { tool_call_id: id, result: found.replay.result };
+      }
+      if (found && 'join' in found) {
+        logger.info({ call_id: ctx.logId, tool: name, tool_call_id: id, outcome: 'joined' }, 'tool call joined an identical one in flight');
+        const joined = await untilDeadline(found.join, signal);
+        if (joined && 'result' in joined) return { tool_call_id: id, result: joined.result };
+        return fallback(id, route, joined === undefined ? 'timeout' : 'error', name, ctx);
+      }
     }
-    const reply = normaliseToolReply(outcome.status, outcome.contentType, outcome.body, id);
-    if (reply.kind === 'failed') {
-      logger.warn({ ...log, status: outcome.status, reason: 'error', detail: reply.detail }, 'tool call failed');
-      return fallbackEntry(id, target, 'error', name);
-    }
-    logger.info({ ...log, status: outcome.status, outcome: reply.kind === 'result' ? 'ok' : 'error' }, 'tool call answered');
-    return reply.kind === 'result' ? { tool_call_id: id, result: reply.value } : { tool_call_id: id, error: reply.message };
+
+    const running = callBackend({ ...call, name }, args, route, envelope, ctx, cutoffAt, signal, key);
+    if (key !== undefined) ledger.track(key, running.then(asLedgerOutcome));
+    const done = await untilDeadline(running, signal);
+    return done?.entry ?? fallback(id, route, 'timeout', name, ctx);
   }
 
   return async function runToolCalls(calls: ToolCall[], scope: Scope, envelope: Envelope, ctx: CallContext, cutoffAt: number): Promise<{ results: ToolResultEntry[] }> {
-    // One signal for the whole webhook: at the deadline every request still running is aborted.
+    // One signal for the whole webhook: at the cut-off every call still running gets its fallback
+    // and its upstream request is aborted (unless the tool continues after the deadline).
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), Math.max(0, cutoffAt - now()));
     try {
-      const results = await Promise.all(calls.map((call) => runOne(call, scope, envelope, ctx, cutoffAt, deadline.signal)));
-      return { results };
+      const entries = await Promise.all(calls.map((call) => runOne(call, scope, envelope, ctx, cutoffAt, deadline.signal)));
+      return { results: entries.map((entry) => limitEntry(entry, config.limits.result, ctx, logger)) };
     } finally {
       clearTimeout(timer);
     }
   };
 }
 
-/** The target's configured sentence as a result (it is meant to be spoken), else a built-in error. */
-function fallbackEntry(id: string | number, target: CompiledTarget, reason: FailureReason, tool: string): ToolResultEntry {
-  if (target.fallback !== undefined) return { tool_call_id: id, result: target.fallback };
-  return { tool_call_id: id, error: builtInFallback(reason, tool) };
+/** Async tools are handed to background delivery with this many attempts in all. */
+const ASYNC_ATTEMPTS = 3;
+
+function asLedgerOutcome(done: { entry: ToolResultEntry; succeeded: boolean }): LedgerOutcome {
+  return done.succeeded && 'result' in done.entry ? { result: done.entry.result } : { error: 'failed' };
+}
+
+/** The value, or undefined if the signal aborts first. */
+function untilDeadline<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err as Error);
+      },
+    );
+  });
+}
+
+/** Contract guard: a result or error over limits.result is cut to fit, as valid JSON. */
+function limitEntry(entry: ToolResultEntry, limit: number, ctx: CallContext, logger: Logger): ToolResultEntry {
+  const isResult = 'result' in entry;
+  const { value, truncatedFrom } = limitValue(isResult ? entry.result : entry.error, limit);
+  if (truncatedFrom === undefined) return entry;
+  logger.warn({ call_id: ctx.logId, tool_call_id: entry.tool_call_id, bytes: truncatedFrom, limit }, 'tool result truncated to limits.result');
+  return isResult ? { tool_call_id: entry.tool_call_id, result: value } : { tool_call_id: entry.tool_call_id, error: String(value) };
 }

@@ -12,6 +12,7 @@ import { installErrorHandling } from './http/error-handler.js';
 import { healthPlugin } from './http/health.js';
 import { webhookPlugin } from './http/webhook.js';
 import { buildRouteTable } from './routing.js';
+import { createHealthRegistry } from './upstream-health.js';
 import { createUpstreamPools } from './upstream-pools.js';
 
 export interface AppOptions {
@@ -32,7 +33,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const pools = createUpstreamPools(table.origins);
   const forward = createForwarder(pools.dispatcherFor, now);
   const delivery = options.delivery ?? createBestEffortDelivery({ forward, now, logger });
-  const dispatch = createDispatcher({ config, table, forward, now, logger, delivery });
+  const health = createHealthRegistry(config, now);
+  const dispatch = createDispatcher({ config, table, forward, now, logger, delivery, health });
 
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,

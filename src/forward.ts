@@ -15,6 +15,8 @@ export interface UpstreamResponse {
   ok: true;
   status: number;
   contentType: string;
+  /** The Retry-After header, for 429 and 503 replies. */
+  retryAfter: string | undefined;
   body: Buffer;
   elapsedMs: number;
 }
@@ -76,8 +78,7 @@ export function createForwarder(dispatcherFor: (origin: string) => Dispatcher, n
         bodyTimeout: 0,
       });
       const body = await readBody(response.body, options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES);
-      const contentType = response.headers['content-type'];
-      return { ok: true, status: response.statusCode, contentType: (Array.isArray(contentType) ? contentType[0] : contentType) ?? '', body, elapsedMs: elapsed() };
+      return { ok: true, status: response.statusCode, contentType: firstHeader(response.headers['content-type']) ?? '', retryAfter: firstHeader(response.headers['retry-after']), body, elapsedMs: elapsed() };
     } catch (err) {
       const reason = controller.signal.aborted && controller.signal.reason instanceof DeadlineExceeded ? controller.signal.reason : err;
       return { ok: false, ...describeFailure(reason), elapsedMs: elapsed() };
@@ -86,6 +87,10 @@ export function createForwarder(dispatcherFor: (origin: string) => Dispatcher, n
       options.signal?.removeEventListener('abort', onOuterAbort);
     }
   };
+}
+
+function firstHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }
 
 async function readBody(body: Dispatcher.ResponseData['body'], limit: number): Promise<Buffer> {

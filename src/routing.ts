@@ -1,8 +1,11 @@
 // The route table, compiled once per config, and the pure lookups on it: which scope (assistant
 // or account) a webhook belongs to, and which target answers a tool call or an event.
 
+import { createArgumentChecker } from './arguments.js';
 import { normalizePhoneNumber, type AssistantRequestTarget, type Config, type EventTarget, type Events, type ToolTarget } from './config/schema.js';
+import { fallbackSet } from './fallbacks.js';
 import { compileTarget, type CompiledTarget } from './target.js';
+import { compileToolPolicy, type ToolPolicy } from './tool-policy.js';
 
 export type ListEvent = 'status-update' | 'end-of-call-report';
 
@@ -11,12 +14,17 @@ export interface AssistantRequestRoute {
   static: Record<string, unknown> | undefined;
 }
 
+export interface ToolRoute {
+  readonly target: CompiledTarget;
+  readonly policy: ToolPolicy;
+}
+
 /** Everything a webhook needs once its scope is known: secrets, tools, events. */
 export interface Scope {
   /** The routes.yaml assistant name; undefined for the account scope. */
   readonly assistant: string | undefined;
   readonly secrets: readonly string[];
-  readonly tools: ReadonlyMap<string, CompiledTarget>;
+  readonly tools: ReadonlyMap<string, ToolRoute>;
   readonly assistantRequest: AssistantRequestRoute | undefined;
   readonly listEvents: Readonly<Record<ListEvent, readonly CompiledTarget[]>>;
 }
@@ -27,20 +35,28 @@ export interface RouteTable {
   readonly account: Scope;
   readonly assistants: ReadonlyMap<string, Scope>;
   readonly fallback: CompiledTarget | undefined;
-  /** Every compiled target, so connection pools can be made for each origin up front. */
+  /** Every target origin, so connection pools can be made up front. */
   readonly origins: ReadonlySet<string>;
   scopeForPhoneNumber(number: string | null | undefined): Scope | undefined;
-  lookupTool(scope: Scope, tool: string): { target: CompiledTarget; level: RouteLevel } | undefined;
+  lookupTool(scope: Scope, tool: string): (ToolRoute & { level: RouteLevel }) | undefined;
 }
 
 export function buildRouteTable(config: Config): RouteTable {
   const origins = new Set<string>();
+  const defaultFallbacks = fallbackSet(config.defaults.fallback);
+  const compileCheck = createArgumentChecker();
   const compile = (spec: ToolTarget | EventTarget | AssistantRequestTarget, defaults: { path: string; body: 'arguments' | 'message' }) => {
     const target = compileTarget(spec, config.upstreams, defaults);
     origins.add(target.origin);
     return target;
   };
-  const compileTools = (tools: Record<string, ToolTarget>) => new Map(Object.entries(tools).map(([name, spec]) => [name, compile(spec, { path: `/${name}`, body: 'arguments' })]));
+  const compileTools = (tools: Record<string, ToolTarget>) =>
+    new Map(
+      Object.entries(tools).map(([name, spec]) => [
+        name,
+        { target: compile(spec, { path: `/${name}`, body: 'arguments' }), policy: compileToolPolicy(spec, defaultFallbacks, compileCheck) },
+      ]),
+    );
   const compileEvents = (events: Events) => {
     const ar = events['assistant-request'];
     const assistantRequest: AssistantRequestRoute | undefined = ar
@@ -79,6 +95,7 @@ export function buildRouteTable(config: Config): RouteTable {
   }
 
   const fallback = config.fallback ? compile(config.fallback, { path: '', body: 'message' }) : undefined;
+  const fallbackRoute: ToolRoute | undefined = fallback ? { target: fallback, policy: compileToolPolicy(undefined, defaultFallbacks, compileCheck) } : undefined;
 
   return {
     account,
@@ -91,12 +108,12 @@ export function buildRouteTable(config: Config): RouteTable {
     },
     lookupTool(scope, tool) {
       const own = scope.tools.get(tool);
-      if (own) return { target: own, level: scope.assistant !== undefined ? 'assistant' : 'account' };
+      if (own) return { ...own, level: scope.assistant !== undefined ? 'assistant' : 'account' };
       if (scope.assistant !== undefined) {
         const shared = account.tools.get(tool);
-        if (shared) return { target: shared, level: 'account' };
+        if (shared) return { ...shared, level: 'account' };
       }
-      if (fallback) return { target: fallback, level: 'fallback' };
+      if (fallbackRoute) return { ...fallbackRoute, level: 'fallback' };
       return undefined;
     },
   };

@@ -22,7 +22,6 @@ export interface CompiledTarget {
   readonly timeoutMs: number;
   readonly body: 'arguments' | 'message';
   readonly secret: string | undefined;
-  readonly fallback: string | undefined;
 }
 
 export interface TargetSpec {
@@ -34,7 +33,6 @@ export interface TargetSpec {
   timeout?: number | undefined;
   secret?: string | undefined;
   body?: 'arguments' | 'message' | undefined;
-  fallback?: string | undefined;
 }
 
 const originPattern = /^(https?:\/\/[^/?#]+)(.*)$/i;
@@ -60,7 +58,6 @@ export function compileTarget(spec: TargetSpec, upstreams: Readonly<Record<strin
     timeoutMs: spec.timeout ?? upstream?.timeout ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
     body: spec.body ?? defaults.body,
     secret: spec.secret,
-    fallback: spec.fallback,
   };
 }
 

@@ -109,8 +109,12 @@ tools:
   });
   t.ok(res.elapsedMs < 2000, `answered in ${Math.round(res.elapsedMs)} ms (upstream timeout 300 ms)`);
   t.notMatch(res.text, /127\.0\.0\.1|crm\.internal|stack/);
-  const failures = gateway.logs.filter((l) => l.msg === 'tool call failed').map((l) => [l.tool, l.reason]);
-  t.strictSame(failures.sort(), [['bad_json', 'error'], ['book_appointment', 'unavailable'], ['dead_tool', 'unavailable'], ['reset_tool', 'unavailable'], ['server_error', 'error'], ['slow_tool', 'timeout'], ['slow_with_fallback', 'timeout']]);
+  // One log line per upstream attempt (a reason for transport failures, a status otherwise), and
+  // one more for replies that arrived but could not be used.
+  const attempts = gateway.logs.filter((l) => l.msg === 'upstream attempt').map((l) => [l.tool, l.reason ?? l.status]);
+  t.strictSame(attempts.sort(), [['bad_json', 200], ['book_appointment', 'unavailable'], ['dead_tool', 'unavailable'], ['reset_tool', 'unavailable'], ['server_error', 500], ['slow_tool', 'timeout'], ['slow_with_fallback', 'timeout']]);
+  const unusable = gateway.logs.filter((l) => l.msg === 'tool call failed').map((l) => [l.tool, l.reason, l.detail]);
+  t.strictSame(unusable.sort(), [['bad_json', 'error', 'reply is not valid JSON'], ['server_error', 'error', 'HTTP 500']]);
 });
 
 t.test('the deadline cuts every upstream request: a 30 s backend with a 1 s deadline answers in < 1.5 s', async (t) => {

@@ -68,7 +68,7 @@ t.test('success: status, content type and the body bytes; the request arrives as
   });
   const forward = forwarderFor(t, [backend.origin]);
   const result = await forward(post(backend.origin, '/api/weather?units=metric'), { timeoutMs: 2000 });
-  t.strictSame(textOf(result), { ok: true, status: 200, contentType: 'application/json; charset=utf-8', body: '{"result":"Sunny, 21°C"}', elapsedMs: 0 });
+  t.strictSame(textOf(result), { ok: true, status: 200, contentType: 'application/json; charset=utf-8', retryAfter: undefined, body: '{"result":"Sunny, 21°C"}', elapsedMs: 0 });
   t.ok(result.ok && Buffer.isBuffer(result.body));
   t.strictSame(result.ok && [...result.body], [...Buffer.from('{"result":"Sunny, 21°C"}')]);
   t.strictSame(
@@ -88,9 +88,9 @@ t.test('GET without a body, an empty reply, no content type, a multi-chunk body'
   });
   const forward = forwarderFor(t, [backend.origin]);
   const get = (path: string): UpstreamRequest => ({ origin: backend.origin, path, method: 'GET', headers: {}, body: undefined });
-  t.strictSame(textOf(await forward(get('/empty'), { timeoutMs: 2000 })), { ok: true, status: 204, contentType: '', body: '', elapsedMs: 0 });
-  t.strictSame(textOf(await forward(get('/untyped'), { timeoutMs: 2000 })), { ok: true, status: 200, contentType: '', body: 'plain words', elapsedMs: 0 });
-  t.strictSame(textOf(await forward(get('/big'), { timeoutMs: 2000 })), { ok: true, status: 200, contentType: 'text/plain', body: big, elapsedMs: 0 });
+  t.strictSame(textOf(await forward(get('/empty'), { timeoutMs: 2000 })), { ok: true, status: 204, contentType: '', retryAfter: undefined, body: '', elapsedMs: 0 });
+  t.strictSame(textOf(await forward(get('/untyped'), { timeoutMs: 2000 })), { ok: true, status: 200, contentType: '', retryAfter: undefined, body: 'plain words', elapsedMs: 0 });
+  t.strictSame(textOf(await forward(get('/big'), { timeoutMs: 2000 })), { ok: true, status: 200, contentType: 'text/plain', retryAfter: undefined, body: big, elapsedMs: 0 });
   t.strictSame(
     backend.requests.map((r) => [r.method, r.url, r.text]),
     [['GET', '/empty', ''], ['GET', '/untyped', ''], ['GET', '/big', '']],
@@ -118,6 +118,7 @@ t.test('a non-2xx reply is a response, not a failure', async (t) => {
     ok: true,
     status: 500,
     contentType: 'application/json',
+    retryAfter: undefined,
     body: '{"error":"boom"}',
     elapsedMs: 0,
   });
@@ -125,6 +126,7 @@ t.test('a non-2xx reply is a response, not a failure', async (t) => {
     ok: true,
     status: 404,
     contentType: 'text/plain',
+    retryAfter: undefined,
     body: 'no such tool',
     elapsedMs: 0,
   });
@@ -183,7 +185,7 @@ t.test('a repeated content-type header: the first one counts', async (t) => {
   const reply = 'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\nhi';
   const server = await startRaw(t, (socket) => socket.once('data', () => socket.write(reply)));
   const forward = forwarderFor(t, [server.origin]);
-  t.strictSame(textOf(await forward(post(server.origin), { timeoutMs: 2000 })), { ok: true, status: 200, contentType: 'text/plain', body: 'hi', elapsedMs: 0 });
+  t.strictSame(textOf(await forward(post(server.origin), { timeoutMs: 2000 })), { ok: true, status: 200, contentType: 'text/plain', retryAfter: undefined, body: 'hi', elapsedMs: 0 });
 });
 
 t.test('a backend slower than timeoutMs is a timeout; its socket is closed', async (t) => {
@@ -300,6 +302,7 @@ t.test('a reply larger than maxResponseBytes is an error; exactly the limit is f
     ok: true,
     status: 200,
     contentType: 'text/plain',
+    retryAfter: undefined,
     body: 'a'.repeat(1000),
     elapsedMs: 0,
   });
@@ -308,6 +311,7 @@ t.test('a reply larger than maxResponseBytes is an error; exactly the limit is f
     ok: true,
     status: 200,
     contentType: 'text/plain',
+    retryAfter: undefined,
     body: 'aaa',
     elapsedMs: 0,
   });
@@ -359,8 +363,8 @@ t.test('pools: one per origin, made up front or on demand, all closed together',
   t.strictSame(
     [textOf(await forward(post(a.origin), { timeoutMs: 2000 })), textOf(await forward(post(b.origin), { timeoutMs: 2000 }))],
     [
-      { ok: true, status: 200, contentType: 'application/json', body: '{"result":"a"}', elapsedMs: 0 },
-      { ok: true, status: 200, contentType: 'application/json', body: '{"result":"b"}', elapsedMs: 0 },
+      { ok: true, status: 200, contentType: 'application/json', retryAfter: undefined, body: '{"result":"a"}', elapsedMs: 0 },
+      { ok: true, status: 200, contentType: 'application/json', retryAfter: undefined, body: '{"result":"b"}', elapsedMs: 0 },
     ],
   );
   t.equal(await within(pools.close(), 1500), undefined, 'close resolves');

@@ -68,9 +68,8 @@ t.test('a compiled target carries every field, with defaults', async (t) => {
     timeoutMs: 5000,
     body: 'arguments',
     secret: undefined,
-    fallback: undefined,
   });
-  const full = compile({ url: 'http://127.0.0.1:9000/a/{x}/b/{y}.json', method: 'PUT', body: 'message', secret: 's3cret', fallback: 'Sorry.', timeout: 250 });
+  const full = compile({ url: 'http://127.0.0.1:9000/a/{x}/b/{y}.json', method: 'PUT', body: 'message', secret: 's3cret', timeout: 250 });
   t.strictSame(full, {
     label: 'http://127.0.0.1:9000',
     origin: 'http://127.0.0.1:9000',
@@ -82,7 +81,6 @@ t.test('a compiled target carries every field, with defaults', async (t) => {
     timeoutMs: 250,
     body: 'message',
     secret: 's3cret',
-    fallback: 'Sorry.',
   });
 });
 

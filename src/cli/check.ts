@@ -5,6 +5,7 @@ import { ConfigError, formatDiagnostic, loadConfigFile } from '../config/load.js
 import { formatDuration } from '../config/units.js';
 import { buildRouteTable, type Scope } from '../routing.js';
 import type { CompiledTarget } from '../target.js';
+import type { ToolPolicy } from '../tool-policy.js';
 
 export async function runCheck(argv: string[]): Promise<number> {
   const positional = argv.filter((a) => !a.startsWith('-'));
@@ -27,18 +28,30 @@ export async function runCheck(argv: string[]): Promise<number> {
   }
 }
 
-function describe(target: CompiledTarget): string {
+function describe(target: CompiledTarget, policy?: ToolPolicy): string {
   const via = target.label === target.origin ? '' : ` (upstream ${target.label})`;
   // Query values can hold tokens substituted from the environment: show the keys only.
   const path = target.pathTemplate.replace(/=([^&#]*)/g, '=…');
-  return `${target.method} ${target.origin}${path}${via}, timeout ${formatDuration(target.timeoutMs)}${target.fallback !== undefined ? ', with fallback' : ''}`;
+  return `${target.method} ${target.origin}${path}${via}, timeout ${formatDuration(target.timeoutMs)}${policy ? toolNotes(policy) : ''}`;
+}
+
+function toolNotes(policy: ToolPolicy): string {
+  const notes: string[] = [];
+  if (Object.keys(policy.fallbacks).length > 0) notes.push('with fallback');
+  if (policy.retries > 0) notes.push(`retries ${policy.retries}`);
+  if (policy.hedgeMs !== undefined) notes.push(`hedge ${formatDuration(policy.hedgeMs)}`);
+  if (policy.sideEffects) notes.push('side effects');
+  if (policy.async) notes.push('async');
+  if (policy.continueAfterDeadline) notes.push('continues after the deadline');
+  if (policy.checkArguments) notes.push('checks parameters');
+  return notes.map((n) => `, ${n}`).join('');
 }
 
 /** One line per route: scope, tool or event, target. */
 export function routeTableText(table: ReturnType<typeof buildRouteTable>): string {
   const rows: [string, string, string][] = [];
   const scopeRows = (name: string, scope: Scope, inherited?: Scope) => {
-    for (const [tool, target] of scope.tools) rows.push([name, tool, describe(target)]);
+    for (const [tool, route] of scope.tools) rows.push([name, tool, describe(route.target, route.policy)]);
     const ar = scope.assistantRequest;
     if (ar && ar !== inherited?.assistantRequest) rows.push([name, 'assistant-request', ar.target ? `${describe(ar.target)}${ar.static ? ', static on failure' : ''}` : 'static reply']);
     for (const event of ['status-update', 'end-of-call-report'] as const) {

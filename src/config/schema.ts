@@ -1,6 +1,7 @@
 // The routes.yaml schema: the single source of truth for what the file may contain, its
 // defaults, and the TypeScript types the rest of the gateway uses.
 
+import { Ajv } from 'ajv';
 import { z } from 'zod';
 import { parseDuration, parseSize } from './units.js';
 
@@ -77,13 +78,56 @@ function checkDestination(target: { upstream?: string | undefined; url?: string 
   }
 }
 
+export const FALLBACK_REASONS = ['timeout', 'unavailable', 'error', 'invalid_arguments', 'rate_limited'] as const;
+export type FallbackReason = (typeof FALLBACK_REASONS)[number];
+
+const sentences = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+/** One sentence, a list (rotated per call), or a map of reason -> sentence(s). */
+export const fallbackSchema = z.union([sentences, z.strictObject(Object.fromEntries(FALLBACK_REASONS.map((r) => [r, sentences.optional()])) as Record<FallbackReason, z.ZodOptional<typeof sentences>>)], {
+  message: `expected a sentence, a list of sentences, or a map with the keys ${FALLBACK_REASONS.join(', ')}`,
+});
+
+export const breakerSchema = z.strictObject({
+  failures: z.int().min(1).optional(),
+  slow: positiveDuration.optional(),
+  slow_ratio: z.number().gt(0).max(1).optional(),
+  window: z.int().min(1).optional(),
+  open_for: positiveDuration.optional(),
+});
+
+/** Compiles `parameters` as ajv will at run time, so a broken JSON Schema is a config error. */
+const schemaCompiler = new Ajv({ allErrors: false, strict: false });
+
 export const toolTargetSchema = z
   .strictObject({
     ...targetFields,
     body: z.enum(['arguments', 'message'], { message: 'expected arguments or message' }).optional(),
-    fallback: z.string().min(1).optional(),
+    fallback: fallbackSchema.optional(),
+    retries: z.int().min(0).max(10).optional(),
+    idempotent: z.boolean().optional(),
+    hedge: positiveDuration.optional(),
+    side_effects: z.boolean().optional(),
+    on_deadline: z.enum(['abort', 'continue'], { message: 'expected abort or continue' }).optional(),
+    async: z.boolean().optional(),
+    async_response: z.string().min(1).optional(),
+    parameters: z.record(z.string(), z.unknown()).optional(),
   })
-  .superRefine((target, ctx) => checkDestination(target, ctx));
+  .superRefine((target, ctx) => {
+    checkDestination(target, ctx);
+    const repeatable = target.idempotent === true || target.method === 'GET';
+    for (const key of ['retries', 'hedge'] as const) {
+      if (target[key] !== undefined && !(key === 'retries' && target.retries === 0) && !repeatable) {
+        ctx.addIssue({ code: 'custom', message: `${key} sends the request again: mark the tool idempotent: true if repeating it is safe (GET tools are)`, path: [key] });
+      }
+    }
+    if (target.parameters !== undefined) {
+      try {
+        schemaCompiler.compile(target.parameters);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: `not a valid JSON Schema: ${(err as Error).message}`, path: ['parameters'] });
+      }
+    }
+  });
 
 /** Events carry no arguments, so an event target's address cannot have {placeholders}. */
 function checkNoPlaceholders(target: { path?: string | undefined; url?: string | undefined }, ctx: z.RefinementCtx): void {
@@ -131,6 +175,7 @@ export const upstreamSchema = z.strictObject({
   url: httpUrl,
   headers: headers.optional(),
   timeout: positiveDuration.optional(),
+  breaker: breakerSchema.optional(),
 });
 
 const assistantName = z.string().regex(/^[A-Za-z0-9_.-]+$/, { message: 'an assistant name is used in the URL /webhook/<name>: use letters, digits, _, - and . only' });
@@ -163,7 +208,15 @@ export const configSchema = z
         allow_unsigned: z.boolean().default(false),
       })
       .default({ timestamp_tolerance: 300_000, allow_unsigned: false }),
-    limits: z.strictObject({ body: size.default(1024 * 1024) }).default({ body: 1024 * 1024 }),
+    limits: z
+      .strictObject({
+        body: size.default(1024 * 1024),
+        result: size.default(16 * 1024),
+        tool_calls_per_call: z.int().min(1).default(60),
+      })
+      .default({ body: 1024 * 1024, result: 16 * 1024, tool_calls_per_call: 60 }),
+    defaults: z.strictObject({ fallback: fallbackSchema.optional(), breaker: breakerSchema.optional() }).default({}),
+    idempotency: z.strictObject({ ttl: positiveDuration.default(30 * 60_000) }).default({ ttl: 30 * 60_000 }),
   })
   // Cross-references run even when other values are invalid, so every problem shows at once;
   // the config may then be partly malformed, hence the defensive reads.
@@ -243,3 +296,5 @@ export type AssistantRequestTarget = z.output<typeof assistantRequestTargetSchem
 export type Events = z.output<typeof eventsSchema>;
 export type Upstream = z.output<typeof upstreamSchema>;
 export type Assistant = z.output<typeof assistantSchema>;
+export type FallbackConfig = z.output<typeof fallbackSchema>;
+export type BreakerConfig = z.output<typeof breakerSchema>;

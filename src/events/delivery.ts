@@ -14,12 +14,25 @@ export interface EventJob {
   targets: readonly CompiledTarget[];
 }
 
+/** One prepared request (an async tool call) sent in the background, retried a bounded number of times. */
+export interface RequestJob {
+  ctx: CallContext;
+  target: CompiledTarget;
+  request: UpstreamRequest;
+  /** Attempts in all, the first included. */
+  attempts: number;
+}
+
 export interface EventDelivery {
   /** Resolves once the job is accepted (a durable store resolves after its commit). */
   submit(job: EventJob): Promise<void>;
+  submitRequest(job: RequestJob): Promise<void>;
   /** Stops accepting and waits for deliveries in flight. */
   close(): Promise<void>;
 }
+
+/** Wait before the second attempt of an async tool call; doubled for each one after. */
+const ASYNC_BACKOFF_MS = 500;
 
 export interface BestEffortDeps {
   forward: (request: UpstreamRequest, options: ForwardOptions) => Promise<UpstreamResult>;
@@ -50,15 +63,35 @@ export function createBestEffortDelivery(deps: BestEffortDeps): EventDelivery {
     }
   }
 
+  /** 5xx, 408, 429 and transport failures are worth another try; other replies are final. */
+  async function sendWithRetries(job: RequestJob): Promise<void> {
+    const log = { call_id: job.ctx.logId, tool: job.request.headers['x-tool-name'], target: job.target.label };
+    for (let attempt = 1; attempt <= job.attempts; attempt++) {
+      const outcome = await deps.forward(job.request, { timeoutMs: job.target.timeoutMs });
+      const status = outcome.ok ? outcome.status : undefined;
+      if (status !== undefined && status >= 200 && status < 300) {
+        deps.logger.info({ ...log, status, attempt, ms: outcome.elapsedMs }, 'async tool call delivered');
+        return;
+      }
+      const retry = status === undefined || status >= 500 || status === 408 || status === 429;
+      deps.logger.warn({ ...log, status, attempt, reason: outcome.ok ? 'error' : outcome.reason, ms: outcome.elapsedMs }, 'async tool call attempt failed');
+      if (!retry || attempt === job.attempts) return;
+      await new Promise((resolve) => setTimeout(resolve, ASYNC_BACKOFF_MS * 2 ** (attempt - 1)));
+    }
+  }
+
+  const track = (work: Promise<void>, log: Record<string, unknown>) => {
+    const guarded = work.catch((err: unknown) => deps.logger.error({ ...log, detail: (err as Error).message }, 'background delivery failed'));
+    inFlight.add(guarded);
+    void guarded.finally(() => inFlight.delete(guarded));
+  };
+
   return {
     async submit(job) {
-      for (const target of job.targets) {
-        const delivery = deliverOne(target, job).catch((err: unknown) => {
-          deps.logger.error({ call_id: job.ctx.logId, event: job.ctx.event, target: target.label, detail: (err as Error).message }, 'event delivery failed');
-        });
-        inFlight.add(delivery);
-        void delivery.finally(() => inFlight.delete(delivery));
-      }
+      for (const target of job.targets) track(deliverOne(target, job), { call_id: job.ctx.logId, event: job.ctx.event, target: target.label });
+    },
+    async submitRequest(job) {
+      track(sendWithRetries(job), { call_id: job.ctx.logId, target: job.target.label });
     },
     async close() {
       await Promise.all([...inFlight]);

@@ -43,7 +43,9 @@ t.test('defaults: only version and account secrets', async (t) => {
       events: {},
       deadlines: { 'tool-calls': 9000, 'assistant-request': 4000 },
       security: { timestamp_tolerance: 300_000, allow_unsigned: false },
-      limits: { body: 1_048_576 },
+      limits: { body: 1_048_576, result: 16_384, tool_calls_per_call: 60 },
+      defaults: {},
+      idempotency: { ttl: 1_800_000 },
     },
     warnings: [],
     file: FILE,
@@ -54,7 +56,7 @@ t.test('a partly written section keeps the defaults of the keys left out', async
   const { config } = parseConfig(yaml('version: 1', ...SECRETS, 'deadlines: { tool-calls: 8s }', 'security: { allow_unsigned: true }'), FILE, {});
   t.strictSame(config.deadlines, { 'tool-calls': 8000, 'assistant-request': 4000 });
   t.strictSame(config.security, { timestamp_tolerance: 300_000, allow_unsigned: true });
-  t.strictSame(config.limits, { body: 1_048_576 });
+  t.strictSame(config.limits, { body: 1_048_576, result: 16_384, tool_calls_per_call: 60 });
 });
 
 t.test('the full shape parses to durations in ms and sizes in bytes', async (t) => {
@@ -153,7 +155,9 @@ t.test('the full shape parses to durations in ms and sizes in bytes', async (t) 
     fallback: { url: 'http://127.0.0.1:4900/hms-webhook', secret: 'legacy-secret-000001' },
     deadlines: { 'tool-calls': 8000, 'assistant-request': 3500 },
     security: { timestamp_tolerance: 120_000, allow_unsigned: false },
-    limits: { body: 524_288 },
+    limits: { body: 524_288, result: 16_384, tool_calls_per_call: 60 },
+    defaults: {},
+    idempotency: { ttl: 1_800_000 },
   });
 });
 

@@ -1,0 +1,168 @@
+// Every upstream attempt of one tool call, inside its budget: the breaker is asked first, each
+// attempt is cut at min(timeout, time left) and told so in x-deadline-ms, retries happen only
+// where repeating is safe and only if they can still finish, and a hedge races a slow attempt.
+
+import type { Logger } from 'pino';
+import type { FailureReason, ForwardOptions, UpstreamRequest, UpstreamResponse, UpstreamResult } from './forward.js';
+import type { CompiledTarget } from './target.js';
+import type { ToolPolicy } from './tool-policy.js';
+import type { UpstreamHealth } from './upstream-health.js';
+
+export type AttemptsOutcome =
+  | { ok: true; response: UpstreamResponse; attempts: number }
+  | { ok: false; reason: FailureReason; detail: string; attempts: number; touchedNetwork: boolean };
+
+export interface AttemptsInput {
+  request: UpstreamRequest;
+  target: CompiledTarget;
+  policy: ToolPolicy;
+  health: UpstreamHealth;
+  /** No attempt may run past this instant. */
+  cutoffAt: number;
+  /** Aborts attempts and backoff waits (the webhook's deadline); absent for on_deadline: continue. */
+  signal: AbortSignal | undefined;
+  /** True when a reply counts as a breaker failure although it arrived (5xx, unreadable). */
+  isFailure: (response: UpstreamResponse) => boolean;
+  log: Record<string, unknown>;
+}
+
+export interface AttemptsDeps {
+  forward: (request: UpstreamRequest, options: ForwardOptions) => Promise<UpstreamResult>;
+  now: () => number;
+  logger: Logger;
+  /** 0..1; replaced in tests to make jitter predictable. */
+  random?: () => number;
+}
+
+const RETRY_STATUSES = new Set([429, 502, 503, 504]);
+const BACKOFF_BASE_MS = 100;
+const BACKOFF_MAX_MS = 2000;
+
+export function createAttemptRunner(deps: AttemptsDeps) {
+  const { forward, now, logger } = deps;
+  const random = deps.random ?? Math.random;
+
+  /** One attempt, with its own abort switch (a hedge aborts the slower one). */
+  function attempt(input: AttemptsInput, number: number, timeoutMs: number, abort: AbortSignal) {
+    const headers = { ...input.request.headers, 'x-deadline-ms': String(Math.floor(timeoutMs)) };
+    const signal = input.signal ? AbortSignal.any([input.signal, abort]) : abort;
+    return forward({ ...input.request, headers }, { timeoutMs, signal }).then((result) => {
+      if (abort.aborted) return result; // a hedging loser: neither logged nor counted
+      const failed = !result.ok || input.isFailure(result);
+      input.health.breaker.record({ failed, latencyMs: result.elapsedMs });
+      if (!failed) input.health.latency.add(result.elapsedMs);
+      const fields = { ...input.log, attempt: number, ms: result.elapsedMs, timeout_ms: Math.floor(timeoutMs) };
+      if (result.ok) logger.info({ ...fields, status: result.status, outcome: failed ? 'error' : 'ok' }, 'upstream attempt');
+      else logger.warn({ ...fields, reason: result.reason, detail: result.detail }, 'upstream attempt');
+      return result;
+    });
+  }
+
+  /** The first attempt, plus a hedge when it is slow; the first real answer wins. */
+  async function attemptWithHedge(input: AttemptsInput, number: number, timeoutMs: number): Promise<{ result: UpstreamResult; attempts: number }> {
+    const first = new AbortController();
+    const firstResult = attempt(input, number, timeoutMs, first.signal);
+    const hedgeMs = input.policy.hedgeMs;
+    if (hedgeMs === undefined || !input.policy.repeatable || hedgeMs >= timeoutMs) return { result: await firstResult, attempts: 1 };
+
+    let timer: NodeJS.Timeout | undefined;
+    const hedgeDue = new Promise<'hedge'>((resolve) => {
+      timer = setTimeout(() => resolve('hedge'), hedgeMs);
+    });
+    const early = await Promise.race([firstResult, hedgeDue]);
+    clearTimeout(timer);
+    if (early !== 'hedge') return { result: early, attempts: 1 };
+    const left = Math.min(input.target.timeoutMs, input.cutoffAt - now());
+    if (left <= 0 || !input.health.breaker.tryAcquire()) return { result: await firstResult, attempts: 1 };
+
+    const second = new AbortController();
+    const secondResult = attempt(input, number + 1, left, second.signal);
+    const answered = (r: UpstreamResult) => r.ok;
+    const winner = await firstAnswer([firstResult, secondResult], answered);
+    // The slower one is aborted: its connection closes and its outcome is ignored.
+    if (winner.index === 0) second.abort();
+    else first.abort();
+    input.health.breaker.release();
+    return { result: winner.result, attempts: 2 };
+  }
+
+  return async function runAttempts(input: AttemptsInput): Promise<AttemptsOutcome> {
+    const { policy, health, target } = input;
+    let attempts = 0;
+    let last: UpstreamResult | undefined;
+    for (;;) {
+      if (!health.breaker.tryAcquire()) {
+        if (last) return outcome(last, attempts);
+        logger.warn({ ...input.log, attempt: 1, reason: 'unavailable', detail: 'circuit breaker open', ms: 0 }, 'upstream attempt');
+        return { ok: false, reason: 'unavailable', detail: 'circuit breaker open', attempts: 0, touchedNetwork: false };
+      }
+      const timeoutMs = Math.min(target.timeoutMs, input.cutoffAt - now());
+      if (timeoutMs <= 0 || input.signal?.aborted) {
+        health.breaker.release();
+        return last ? outcome(last, attempts) : { ok: false, reason: 'timeout', detail: 'no time left before the deadline', attempts, touchedNetwork: false };
+      }
+      const { result, attempts: used } = await attemptWithHedge(input, attempts + 1, timeoutMs);
+      attempts += used;
+      last = result;
+
+      const retryable = result.ok ? RETRY_STATUSES.has(result.status) : result.reason === 'unavailable';
+      if (!retryable || !policy.repeatable || attempts > policy.retries) return outcome(result, attempts);
+      const waitMs = result.ok && result.retryAfter !== undefined ? retryAfterMs(result.retryAfter, now()) : backoffMs(attempts, random);
+      if (waitMs === undefined) return outcome(result, attempts);
+      // Only if the retry can still finish: time left after the wait beats recent p90 latency.
+      const expectedMs = health.latency.p90() ?? target.timeoutMs;
+      if (now() + waitMs + expectedMs > input.cutoffAt) {
+        logger.info({ ...input.log, attempt: attempts, wait_ms: waitMs, expected_ms: expectedMs }, 'retry skipped: it would not finish before the deadline');
+        return outcome(result, attempts);
+      }
+      if (!(await sleep(waitMs, input.signal))) return outcome(result, attempts);
+    }
+  };
+}
+
+function outcome(result: UpstreamResult, attempts: number): AttemptsOutcome {
+  return result.ok ? { ok: true, response: result, attempts } : { ok: false, reason: result.reason, detail: result.detail, attempts, touchedNetwork: true };
+}
+
+/** Exponential backoff with full jitter: up to 100 ms, 200 ms, 400 ms… capped at 2 s. */
+export function backoffMs(attempt: number, random: () => number): number {
+  const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/** Retry-After as seconds or an HTTP date; undefined when unreadable. */
+export function retryAfterMs(value: string, nowMs: number): number | undefined {
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const date = Date.parse(trimmed);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
+}
+
+/** Waits, unless the signal aborts first; resolves false when aborted. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve(false);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** The first result that `isAnswer` accepts; if none does, the last one to settle. */
+function firstAnswer<T>(promises: Promise<T>[], isAnswer: (value: T) => boolean): Promise<{ result: T; index: number }> {
+  return new Promise((resolve) => {
+    let settled = 0;
+    promises.forEach((promise, index) => {
+      void promise.then((result) => {
+        settled++;
+        if (isAnswer(result) || settled === promises.length) resolve({ result, index });
+      });
+    });
+  });
+}
