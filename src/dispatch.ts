@@ -13,6 +13,8 @@ import type { Scope } from './routing.js';
 import type { CompiledTarget } from './target.js';
 import { isPlainObject } from './tool-reply.js';
 import { maskPhoneNumbers } from './redact.js';
+import { createReplayCache } from './replay-cache.js';
+import { createMemoryStore } from './state/memory-store.js';
 
 export interface DispatchDeps extends ToolCallDeps {
   config: Config;
@@ -27,12 +29,16 @@ export interface Inbound {
   envelope: Envelope;
   raw: Buffer;
   receivedAt: number;
+  /** Set for signed requests: identifies a byte-identical repeat (see replay-cache.ts). */
+  replayKey?: string | undefined;
 }
 
 export interface Dispatched {
   body: unknown;
   ctx: CallContext;
   deadlineAt: number | undefined;
+  /** Answered from the replay cache: nothing ran again. */
+  replayed?: boolean;
 }
 
 /**
@@ -50,6 +56,7 @@ export function deadlineFor(config: Config, event: string, receivedAt: number): 
 export function createDispatcher(deps: DispatchDeps) {
   const { config, table, forward, now, delivery, logger } = deps;
   const runToolCalls = createToolCallRunner(deps);
+  const replays = createReplayCache(createMemoryStore<{ reply: unknown }>(), config.security.timestamp_tolerance);
 
   async function askForAssistant(target: CompiledTarget, raw: Buffer, ctx: CallContext, cutoffAt: number): Promise<Record<string, unknown> | undefined> {
     const outcome = await forward(buildEventRequest(target, raw, ctx, now()), { timeoutMs: Math.min(target.timeoutMs, cutoffAt - now()) });
@@ -72,7 +79,7 @@ export function createDispatcher(deps: DispatchDeps) {
     return value;
   }
 
-  return async function dispatch(inbound: Inbound): Promise<Dispatched> {
+  async function answer(inbound: Inbound): Promise<Dispatched> {
     const { envelope, raw, receivedAt } = inbound;
     const event = envelope.message.type;
     const scope = (inbound.accountEndpoint ? table.scopeForPhoneNumber(phoneNumberOf(envelope)) : undefined) ?? inbound.scope;
@@ -106,5 +113,19 @@ export function createDispatcher(deps: DispatchDeps) {
         return { body: {}, ctx, deadlineAt };
       }
     }
+  }
+
+  return async function dispatch(inbound: Inbound): Promise<Dispatched> {
+    const key = inbound.replayKey;
+    if (key === undefined) return answer(inbound);
+    const earlier = replays.find(key);
+    if (earlier) {
+      // A repeat: tool calls and assistant-request get the first reply; events are not re-delivered.
+      const first = (await earlier) as Dispatched;
+      return { ...first, deadlineAt: undefined, replayed: true };
+    }
+    const reply = answer(inbound);
+    replays.remember(key, reply);
+    return reply;
   };
 }

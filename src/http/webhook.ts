@@ -7,6 +7,7 @@ import type { Dispatched, Inbound } from '../dispatch.js';
 import { parseEnvelope } from '../envelope.js';
 import { GatewayError } from '../errors.js';
 import type { RouteTable, Scope } from '../routing.js';
+import { replayKey } from '../replay-cache.js';
 import { verifySignature } from '../signature.js';
 
 export interface WebhookPluginOptions {
@@ -59,14 +60,15 @@ export const webhookPlugin: FastifyPluginAsync<WebhookPluginOptions> = async (ap
         throw new GatewayError(verdict.code);
       }
       const envelope = parseEnvelope(raw, header(request, 'x-webhook-event'));
-      const result = await dispatch({ scope, accountEndpoint, envelope, raw, receivedAt });
+      const replay = verdict.signed ? replayKey(scope.assistant ?? '', header(request, 'x-webhook-timestamp') ?? '', raw) : undefined;
+      const result = await dispatch({ scope, accountEndpoint, envelope, raw, receivedAt, replayKey: replay });
       const finishedAt = now();
       request.log.info(
         {
           call_id: result.ctx.logId,
           event: result.ctx.event,
           assistant: result.ctx.assistant,
-          outcome: 'ok',
+          outcome: result.replayed ? 'replayed' : 'ok',
           ms: finishedAt - receivedAt,
           headroom_ms: result.deadlineAt !== undefined ? result.deadlineAt - finishedAt : undefined,
         },
