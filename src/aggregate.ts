@@ -93,8 +93,8 @@ export function createToolCallRunner(deps: ToolCallDeps) {
       target,
       policy,
       health: upstreamHealth,
-      cutoffAt,
-      // on_deadline: continue keeps the request running past the deadline (still within its timeout).
+      // on_deadline: continue lets the request run past the deadline, bounded by its own timeout.
+      cutoffAt: policy.continueAfterDeadline ? Number.POSITIVE_INFINITY : cutoffAt,
       signal: policy.continueAfterDeadline ? undefined : signal,
       // 5xx and unreadable replies are breaker failures; a 4xx or a well-formed {error} is not.
       isFailure: (response) => response.status >= 500 || (response.status < 400 && judge(response).kind === 'failed'),
