@@ -59,7 +59,11 @@ export function createDispatcher(deps: DispatchDeps) {
   const replays = createReplayCache(createMemoryStore<{ reply: unknown }>(), config.security.timestamp_tolerance);
 
   async function askForAssistant(target: CompiledTarget, raw: Buffer, ctx: CallContext, cutoffAt: number): Promise<Record<string, unknown> | undefined> {
-    const outcome = await forward(buildEventRequest(target, raw, ctx, now()), { timeoutMs: Math.min(target.timeoutMs, cutoffAt - now()) });
+    const timeoutMs = Math.min(target.timeoutMs, cutoffAt - now());
+    const request = buildEventRequest(target, raw, ctx, now());
+    // Like a tool's backend, the assistant backend is told how long it has.
+    request.headers['x-deadline-ms'] = String(Math.max(0, Math.floor(timeoutMs)));
+    const outcome = await forward(request, { timeoutMs });
     const log = { call_id: ctx.logId, event: ctx.event, assistant: ctx.assistant, upstream: target.label, ms: outcome.elapsedMs };
     if (!outcome.ok) {
       logger.warn({ ...log, reason: outcome.reason, detail: outcome.detail }, 'assistant-request failed');

@@ -37,6 +37,8 @@ events:
   t.strictSame(req.json(), inbound, 'the envelope as received');
   t.equal(req.headers['x-webhook-event'], 'assistant-request');
   t.equal(req.headers['x-call-id'], 'c-9');
+  // The default 5 s upstream timeout is within the 4 s deadline's remaining time minus the reply reserve.
+  t.ok(Number(req.headers['x-deadline-ms']) > 3500 && Number(req.headers['x-deadline-ms']) <= 3975, `x-deadline-ms ${String(req.headers['x-deadline-ms'])}`);
   t.equal(req.headers['x-webhook-signature'], `sha256=${signatureHex('crm-secret', req.headers['x-webhook-timestamp'] as string, req.body)}`);
 });
 
