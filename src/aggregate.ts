@@ -38,13 +38,20 @@ export function createToolCallRunner(deps: ToolCallDeps) {
   const ledger = createLedger(createMemoryStore<{ result: unknown }>(), config.idempotency.ttl);
   const forwardedPerCall = createMemoryStore<number>();
 
-  /** Counts a call forwarded to a backend; false once the call has used up its allowance. */
+  /** Reserves one forwarded call of the allowance; false once the call has used it up. */
   function allowForward(callId: string | undefined): boolean {
     if (callId === undefined) return true;
     const used = forwardedPerCall.get(callId) ?? 0;
     if (used >= config.limits.tool_calls_per_call) return false;
     forwardedPerCall.set(callId, used + 1, config.idempotency.ttl);
     return true;
+  }
+
+  /** Gives a reservation back: the call never reached a backend (breaker open, no time left). */
+  function refundForward(callId: string | undefined): void {
+    if (callId === undefined) return;
+    const used = forwardedPerCall.get(callId) ?? 0;
+    if (used > 0) forwardedPerCall.set(callId, used - 1, config.idempotency.ttl);
   }
 
   function fallback(id: string | number, route: ToolRoute, reason: FallbackReason, tool: string, ctx: CallContext, builtIn?: string): ToolResultEntry {
@@ -100,7 +107,10 @@ export function createToolCallRunner(deps: ToolCallDeps) {
       isFailure: (response) => response.status >= 500 || (response.status < 400 && judge(response).kind === 'failed'),
       log,
     });
-    if (!outcome.ok) return failed(fallback(id, route, outcome.reason, call.name, ctx));
+    if (!outcome.ok) {
+      if (!outcome.touchedNetwork) refundForward(ctx.callId);
+      return failed(fallback(id, route, outcome.reason, call.name, ctx));
+    }
     const reply = judge(outcome.response);
     if (reply.kind === 'failed') {
       logger.warn({ ...log, status: outcome.response.status, reason: 'error', detail: reply.detail }, 'tool call failed');

@@ -7,7 +7,8 @@ export type ArgumentCheck = (args: Record<string, unknown>) => string | undefine
 
 /** One ajv instance per config; every tool's schema is compiled once, at start. */
 export function createArgumentChecker() {
-  const ajv = new Ajv({ allErrors: false, strict: false, coerceTypes: false });
+  // addUsedSchema: false, so two tools whose schemas share an $id each keep their own check.
+  const ajv = new Ajv({ allErrors: false, strict: false, coerceTypes: false, addUsedSchema: false });
   return function compileArgumentCheck(schema: Record<string, unknown>): ArgumentCheck {
     const validate = ajv.compile(schema);
     return (args) => {

@@ -89,6 +89,8 @@ export function createAttemptRunner(deps: AttemptsDeps) {
   return async function runAttempts(input: AttemptsInput): Promise<AttemptsOutcome> {
     const { policy, health, target } = input;
     let attempts = 0;
+    // A round is one attempt plus its hedge: `retries` counts rounds, so hedging never uses one up.
+    let rounds = 0;
     let last: UpstreamResult | undefined;
     for (;;) {
       if (!health.breaker.tryAcquire()) {
@@ -103,12 +105,13 @@ export function createAttemptRunner(deps: AttemptsDeps) {
       }
       const { result, attempts: used } = await attemptWithHedge(input, attempts + 1, timeoutMs);
       attempts += used;
+      rounds++;
       last = result;
 
       const retryable = result.ok ? RETRY_STATUSES.has(result.status) : result.reason === 'unavailable';
-      if (!retryable || !policy.repeatable || attempts > policy.retries) return outcome(result, attempts);
-      const waitMs = result.ok && result.retryAfter !== undefined ? retryAfterMs(result.retryAfter, now()) : backoffMs(attempts, random);
-      if (waitMs === undefined) return outcome(result, attempts);
+      if (!retryable || !policy.repeatable || rounds > policy.retries) return outcome(result, attempts);
+      // Retry-After when the backend sent a readable one, else exponential backoff.
+      const waitMs = (result.ok && result.retryAfter !== undefined ? retryAfterMs(result.retryAfter, now()) : undefined) ?? backoffMs(rounds, random);
       // Only if the retry can still finish: time left after the wait beats recent p90 latency.
       const expectedMs = health.latency.p90() ?? target.timeoutMs;
       if (now() + waitMs + expectedMs > input.cutoffAt) {
@@ -134,6 +137,8 @@ export function backoffMs(attempt: number, random: () => number): number {
 export function retryAfterMs(value: string, nowMs: number): number | undefined {
   const trimmed = value.trim();
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  // Only text shaped like an HTTP date ("Wed, 21 Oct 2026 07:28:00 GMT") is read as one.
+  if (!/^[A-Za-z]{3},/.test(trimmed)) return undefined;
   const date = Date.parse(trimmed);
   return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
 }

@@ -2,6 +2,7 @@
 // The hms-tool-router command: `serve` runs the gateway, `check` validates a routes file.
 
 import { runCheck } from './cli/check.js';
+import { runEvents } from './cli/events.js';
 import { runServe } from './cli/serve.js';
 import { VERSION } from './version.js';
 
@@ -11,6 +12,8 @@ Commands:
   serve [--routes FILE] [--port N] [--host H]   run the gateway (env ROUTES_FILE, PORT, HOST;
                                                 defaults ./routes.yaml, 8080, 0.0.0.0)
   check [FILE]                                  validate a routes file and print its routes
+  events list|retry|purge [...]                 inspect and act on the durable event outbox
+                                                (events --help for the options)
 
 Options:
   --help       show this help
@@ -24,6 +27,8 @@ async function main(argv: string[]): Promise<number> {
       return runServe(rest);
     case 'check':
       return runCheck(rest);
+    case 'events':
+      return runEvents(rest);
     case '--version':
     case '-v':
       process.stdout.write(`${VERSION}\n`);

@@ -45,7 +45,7 @@ export interface Dispatched {
  * Upstream work stops this long before the deadline, leaving time to fold the results and write
  * the reply, so the reply leaves before the deadline rather than at it.
  */
-export const REPLY_RESERVE_MS = 25;
+export const REPLY_RESERVE_MS = 50;
 
 /** When the reply must have left, counted from receipt; undefined for events answered at once. */
 export function deadlineFor(config: Config, event: string, receivedAt: number): number | undefined {

@@ -37,17 +37,21 @@ export interface RouteTable {
   readonly fallback: CompiledTarget | undefined;
   /** Every target origin, so connection pools can be made up front. */
   readonly origins: ReadonlySet<string>;
+  /** Every target by id: the outbox finds a stored delivery's target (and its secret) here. */
+  readonly targets: ReadonlyMap<string, CompiledTarget>;
   scopeForPhoneNumber(number: string | null | undefined): Scope | undefined;
   lookupTool(scope: Scope, tool: string): (ToolRoute & { level: RouteLevel }) | undefined;
 }
 
 export function buildRouteTable(config: Config): RouteTable {
   const origins = new Set<string>();
+  const targets = new Map<string, CompiledTarget>();
   const defaultFallbacks = fallbackSet(config.defaults.fallback);
   const compileCheck = createArgumentChecker();
   const compile = (spec: ToolTarget | EventTarget | AssistantRequestTarget, defaults: { path: string; body: 'arguments' | 'message' }) => {
     const target = compileTarget(spec, config.upstreams, defaults);
     origins.add(target.origin);
+    targets.set(target.id, target);
     return target;
   };
   const compileTools = (tools: Record<string, ToolTarget>) =>
@@ -102,6 +106,7 @@ export function buildRouteTable(config: Config): RouteTable {
     assistants,
     fallback,
     origins,
+    targets,
     scopeForPhoneNumber(number) {
       if (typeof number !== 'string') return undefined;
       return byPhone.get(normalizePhoneNumber(number));

@@ -8,6 +8,8 @@ export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 type PathPart = { literal: string } | { argument: string };
 
 export interface CompiledTarget {
+  /** Method, origin and path as written: how the outbox finds this target again after a restart. */
+  readonly id: string;
   /** Upstream name, or the origin of a `url:` target: what logs and metrics call it. */
   readonly label: string;
   /** `scheme://host:port`, the key of its connection pool. */
@@ -47,13 +49,15 @@ export function compileTarget(spec: TargetSpec, upstreams: Readonly<Record<strin
   const rest = match[2] === '' ? '/' : match[2]!;
   const pathTemplate = rest.startsWith('/') ? rest : `/${rest}`;
   const pathParts = parseTemplate(pathTemplate);
+  const method = spec.method ?? 'POST';
   return {
+    id: `${method} ${origin}${pathTemplate}`,
     label: spec.upstream ?? origin,
     origin,
     pathTemplate,
     pathParts,
     placeholders: new Set(pathParts.flatMap((p) => ('argument' in p ? [p.argument] : []))),
-    method: spec.method ?? 'POST',
+    method,
     headers: lowerCaseKeys({ ...upstream?.headers, ...spec.headers }),
     timeoutMs: spec.timeout ?? upstream?.timeout ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
     body: spec.body ?? defaults.body,

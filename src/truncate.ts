@@ -1,28 +1,28 @@
 // Keeps each tool result within limits.result: a value whose JSON is larger becomes a string of
-// that JSON, cut on a UTF-8 character boundary and ending in "…", so the reply stays valid JSON.
+// that JSON, cut on a character boundary and ending in "…", so the reply stays valid JSON.
 
 const ELLIPSIS = '…';
-const ELLIPSIS_BYTES = Buffer.byteLength(ELLIPSIS);
 
 export function limitValue(value: unknown, limitBytes: number): { value: unknown; truncatedFrom: number | undefined } {
   const serialized = JSON.stringify(value) ?? 'null';
   const size = Buffer.byteLength(serialized);
   if (size <= limitBytes) return { value, truncatedFrom: undefined };
-  // The cut text is sent as a JSON string: budget for the escaping that adds.
-  let budget = Math.max(0, limitBytes - ELLIPSIS_BYTES - 2);
-  let cut = cutUtf8(serialized, budget);
-  while (budget > 0 && Buffer.byteLength(JSON.stringify(cut + ELLIPSIS)) > limitBytes) {
-    budget -= Math.max(1, Buffer.byteLength(JSON.stringify(cut + ELLIPSIS)) - limitBytes);
-    cut = cutUtf8(serialized, budget);
+  // The longest prefix whose JSON string (quotes and escapes included) still fits: escaping can
+  // double a character's size, so the length is searched for rather than computed.
+  const fits = (chars: number) => Buffer.byteLength(JSON.stringify(prefix(serialized, chars) + ELLIPSIS)) <= limitBytes;
+  if (!fits(0)) return { value: '', truncatedFrom: size };
+  let low = 0;
+  let high = serialized.length;
+  while (low < high) {
+    const mid = Math.ceil((low + high) / 2);
+    if (fits(mid)) low = mid;
+    else high = mid - 1;
   }
-  return { value: cut + ELLIPSIS, truncatedFrom: size };
+  return { value: prefix(serialized, low) + ELLIPSIS, truncatedFrom: size };
 }
 
-function cutUtf8(text: string, maxBytes: number): string {
-  const bytes = Buffer.from(text, 'utf8');
-  if (bytes.length <= maxBytes) return text;
-  let end = maxBytes;
-  // Step back over continuation bytes (10xxxxxx) so no character is split.
-  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
-  return bytes.subarray(0, end).toString('utf8');
+/** The first `chars` UTF-16 units, never ending inside a surrogate pair (so no character is split). */
+function prefix(text: string, chars: number): string {
+  const code = text.charCodeAt(chars - 1);
+  return chars > 0 && code >= 0xd800 && code <= 0xdbff ? text.slice(0, chars - 1) : text.slice(0, chars);
 }

@@ -58,6 +58,7 @@ t.test('upstream targets: origin, base path joined with the path, default /<tool
 t.test('a compiled target carries every field, with defaults', async (t) => {
   const target = compile({ upstream: 'based', path: '/orders/{id}' });
   t.strictSame(target, {
+    id: 'POST http://127.0.0.1:8083/api/v1/orders/{id}',
     label: 'based',
     origin: 'http://127.0.0.1:8083',
     pathTemplate: '/api/v1/orders/{id}',
@@ -71,6 +72,7 @@ t.test('a compiled target carries every field, with defaults', async (t) => {
   });
   const full = compile({ url: 'http://127.0.0.1:9000/a/{x}/b/{y}.json', method: 'PUT', body: 'message', secret: 's3cret', timeout: 250 });
   t.strictSame(full, {
+    id: 'PUT http://127.0.0.1:9000/a/{x}/b/{y}.json',
     label: 'http://127.0.0.1:9000',
     origin: 'http://127.0.0.1:9000',
     pathTemplate: '/a/{x}/b/{y}.json',

@@ -6,6 +6,8 @@ import { z } from 'zod';
 import { parseDuration, parseSize } from './units.js';
 
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 5000;
+/** Relative to the working directory, like every relative store path. */
+export const DEFAULT_STORE_PATH = './data/hms-tool-router.db';
 
 const duration = z
   .union([z.number(), z.string()])
@@ -96,7 +98,7 @@ export const breakerSchema = z.strictObject({
 });
 
 /** Compiles `parameters` as ajv will at run time, so a broken JSON Schema is a config error. */
-const schemaCompiler = new Ajv({ allErrors: false, strict: false });
+const schemaCompiler = new Ajv({ allErrors: false, strict: false, addUsedSchema: false });
 
 export const toolTargetSchema = z
   .strictObject({
@@ -217,6 +219,25 @@ export const configSchema = z
       .default({ body: 1024 * 1024, result: 16 * 1024, tool_calls_per_call: 60 }),
     defaults: z.strictObject({ fallback: fallbackSchema.optional(), breaker: breakerSchema.optional() }).default({}),
     idempotency: z.strictObject({ ttl: positiveDuration.default(30 * 60_000) }).default({ ttl: 30 * 60_000 }),
+    store: z
+      .strictObject({
+        path: z.string().min(1).default(DEFAULT_STORE_PATH),
+        retention: positiveDuration.default(7 * 86_400_000),
+      })
+      .default({ path: DEFAULT_STORE_PATH, retention: 7 * 86_400_000 }),
+    delivery: z
+      .strictObject({
+        retry: z
+          .strictObject({
+            initial: positiveDuration.default(1000),
+            max: positiveDuration.default(5 * 60_000),
+            max_attempts: z.int().min(1).default(20),
+            max_age: positiveDuration.default(86_400_000),
+          })
+          .default({ initial: 1000, max: 5 * 60_000, max_attempts: 20, max_age: 86_400_000 }),
+        concurrency: z.int().min(1).default(4),
+      })
+      .default({ retry: { initial: 1000, max: 5 * 60_000, max_attempts: 20, max_age: 86_400_000 }, concurrency: 4 }),
   })
   // Cross-references run even when other values are invalid, so every problem shows at once;
   // the config may then be partly malformed, hence the defensive reads.

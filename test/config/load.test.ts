@@ -46,6 +46,8 @@ t.test('defaults: only version and account secrets', async (t) => {
       limits: { body: 1_048_576, result: 16_384, tool_calls_per_call: 60 },
       defaults: {},
       idempotency: { ttl: 1_800_000 },
+      store: { path: './data/hms-tool-router.db', retention: 604_800_000 },
+      delivery: { retry: { initial: 1000, max: 300_000, max_attempts: 20, max_age: 86_400_000 }, concurrency: 4 },
     },
     warnings: [],
     file: FILE,
@@ -158,6 +160,8 @@ t.test('the full shape parses to durations in ms and sizes in bytes', async (t) 
     limits: { body: 524_288, result: 16_384, tool_calls_per_call: 60 },
     defaults: {},
     idempotency: { ttl: 1_800_000 },
+    store: { path: './data/hms-tool-router.db', retention: 604_800_000 },
+    delivery: { retry: { initial: 1000, max: 300_000, max_attempts: 20, max_age: 86_400_000 }, concurrency: 4 },
   });
 });
 
@@ -587,5 +591,23 @@ t.test('secrets anyone could guess are warnings at their position', async (t) =>
     warning(3, 13, 'this is the demo secret from the shipped routes.yaml: anyone can sign requests with it. Set a real one (e.g. openssl rand -hex 32) before exposing the gateway'),
     warning(3, 43, 'this secret is only 5 characters: use at least 16 random characters (e.g. openssl rand -hex 32)'),
     warning(8, 49, 'this secret is only 4 characters: use at least 16 random characters (e.g. openssl rand -hex 32)'),
+  ]);
+});
+
+t.test('parameters schemas with an $id can be loaded again (a reload) and shared by two tools', async (t) => {
+  const source = yaml(
+    'version: 1',
+    ...SECRETS,
+    'tools:',
+    '  book: { url: "http://127.0.0.1:1/b", parameters: { $id: booking, type: object, required: [date] } }',
+    '  rebook: { url: "http://127.0.0.1:1/r", parameters: { $id: booking, type: object, required: [date] } }',
+  );
+  t.strictSame(parseConfig(source, FILE, {}).warnings, []);
+  t.strictSame(parseConfig(source, FILE, {}).warnings, []);
+});
+
+t.test('parameters that are not a valid JSON Schema are an error at the key', async (t) => {
+  t.strictSame(diagnosticsOf(t, yaml('version: 1', ...SECRETS, 'tools:', '  book: { url: "http://127.0.0.1:1/b", parameters: { type: 12 } }')), [
+    error(5, 52, 'tools.book.parameters: not a valid JSON Schema: schema is invalid: data/type must be equal to one of the allowed values, data/type must be array, data/type must match a schema in anyOf'),
   ]);
 });
