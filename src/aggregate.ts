@@ -8,7 +8,7 @@ import { createAttemptRunner } from './attempts.js';
 import type { Config, FallbackReason } from './config/schema.js';
 import type { Envelope, ToolCall } from './envelope.js';
 import type { EventDelivery } from './events/delivery.js';
-import { createFallbackPicker } from './fallbacks.js';
+import { createFallbackPicker, spokenName } from './fallbacks.js';
 import type { ForwardOptions, UpstreamRequest, UpstreamResult } from './forward.js';
 import { createLedger, ledgerKey, type LedgerOutcome } from './ledger.js';
 import { buildToolRequest, type CallContext } from './outbound.js';
@@ -81,7 +81,13 @@ export function createToolCallRunner(deps: ToolCallDeps) {
       return failed(fallback(id, route, 'rate_limited', call.name, ctx));
     }
     if (policy.async) {
-      await delivery.submitRequest({ ctx, target, request: built.request, attempts: ASYNC_ATTEMPTS });
+      try {
+        await delivery.submitRequest({ ctx, target, request: built.request, attempts: ASYNC_ATTEMPTS });
+      } catch (err) {
+        refundForward(ctx.callId);
+        logger.error({ ...log, reason: (err as Error).message }, 'async tool call not accepted: the outbox store is unavailable');
+        return failed({ tool_call_id: id, error: `The ${spokenName(call.name)} request could not be taken right now.` });
+      }
       return { entry: { tool_call_id: id, result: policy.asyncResponse }, succeeded: true };
     }
 
@@ -104,7 +110,7 @@ export function createToolCallRunner(deps: ToolCallDeps) {
       cutoffAt: policy.continueAfterDeadline ? Number.POSITIVE_INFINITY : cutoffAt,
       signal: policy.continueAfterDeadline ? undefined : signal,
       // 5xx and unreadable replies are breaker failures; a 4xx or a well-formed {error} is not.
-      isFailure: (response) => response.status >= 500 || (response.status < 400 && judge(response).kind === 'failed'),
+      isFailure: (response) => response.status >= 500 || (response.status >= 200 && response.status < 300 && judge(response).kind === 'failed'),
       log,
     });
     if (!outcome.ok) {
@@ -148,7 +154,9 @@ export function createToolCallRunner(deps: ToolCallDeps) {
       if (found && 'join' in found) {
         logger.info({ call_id: ctx.logId, tool: name, tool_call_id: id, outcome: 'joined' }, 'tool call joined an identical one in flight');
         const joined = await untilDeadline(found.join, signal);
+        // A joiner hears what the call it joined heard.
         if (joined && 'result' in joined) return { tool_call_id: id, result: joined.result };
+        if (joined && 'answer' in joined) return { tool_call_id: id, ...joined.answer };
         return fallback(id, route, joined === undefined ? 'timeout' : 'error', name, ctx);
       }
     }
@@ -176,8 +184,9 @@ export function createToolCallRunner(deps: ToolCallDeps) {
 /** Async tools are handed to background delivery with this many attempts in all. */
 const ASYNC_ATTEMPTS = 3;
 
-function asLedgerOutcome(done: { entry: ToolResultEntry; succeeded: boolean }): LedgerOutcome {
-  return done.succeeded && 'result' in done.entry ? { result: done.entry.result } : { error: 'failed' };
+function asLedgerOutcome({ entry, succeeded }: { entry: ToolResultEntry; succeeded: boolean }): LedgerOutcome {
+  if (succeeded && 'result' in entry) return { result: entry.result };
+  return { answer: 'result' in entry ? { result: entry.result } : { error: entry.error } };
 }
 
 /** The value, or undefined if the signal aborts first. */

@@ -1,12 +1,14 @@
 // Builds the gateway as a fastify instance from a validated config, without listening: the
-// route table, connection pools, forwarder, event delivery and HTTP plugins, wired together.
+// route table, connection pools, forwarder, durable outbox and HTTP plugins, wired together.
 
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import { createDispatcher } from './dispatch.js';
 import { errorBody } from './errors.js';
-import { createBestEffortDelivery, type EventDelivery } from './events/delivery.js';
+import type { EventDelivery } from './events/delivery.js';
+import { createOutbox } from './events/outbox.js';
+import { openOutboxStore, type OutboxStore } from './events/outbox-store.js';
 import { createForwarder } from './forward.js';
 import { installErrorHandling } from './http/error-handler.js';
 import { healthPlugin } from './http/health.js';
@@ -20,8 +22,17 @@ export interface AppOptions {
   logger?: Logger;
   /** Milliseconds since the epoch; tests pass a fixed clock for signatures. */
   now?: () => number;
-  /** Replaces best-effort event delivery (the durable outbox plugs in here). */
-  delivery?: EventDelivery;
+  /** Replaces the durable outbox (tests of the webhook path that need no store). */
+  delivery?: EventDelivery & { problem?: () => string | undefined };
+}
+
+/** Opens the outbox store, or says why it cannot: the gateway then still serves tool calls. */
+function openStore(path: string): OutboxStore | Error {
+  try {
+    return openOutboxStore(path);
+  } catch (err) {
+    return err as Error;
+  }
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -32,7 +43,26 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const table = buildRouteTable(config);
   const pools = createUpstreamPools(table.origins);
   const forward = createForwarder(pools.dispatcherFor, now);
-  const delivery = options.delivery ?? createBestEffortDelivery({ forward, now, logger });
+  const delivery =
+    options.delivery ??
+    createOutbox({
+      store: openStore(config.store.path),
+      resolveTarget: (id) => table.targets.get(id),
+      forward,
+      now,
+      logger,
+      settings: {
+        initialMs: config.delivery.retry.initial,
+        maxMs: config.delivery.retry.max,
+        maxAttempts: config.delivery.retry.max_attempts,
+        maxAgeMs: config.delivery.retry.max_age,
+        concurrency: config.delivery.concurrency,
+        pollMs: 500,
+        retentionMs: config.store.retention,
+      },
+    });
+  const storeProblem = () => delivery.problem?.();
+  if (storeProblem()) logger.error({ reason: storeProblem() }, 'events will be refused with 503 until the outbox store can be opened; tool calls are still served');
   const health = createHealthRegistry(config, now);
   const dispatch = createDispatcher({ config, table, forward, now, logger, delivery, health });
 
@@ -51,7 +81,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   });
   installErrorHandling(app);
-  await app.register(healthPlugin);
+  await app.register(healthPlugin, { problem: storeProblem });
   await app.register(webhookPlugin, { config, table, dispatch, now });
 
   // Once shutdown starts, replies to requests still in flight close their keep-alive socket, so

@@ -21,9 +21,13 @@ export function createArgumentChecker() {
 /** "order_id" or its description ("Date of the appointment") as a phrase: "the date of the appointment". */
 function fieldPhrase(schema: Record<string, unknown>, path: string[]): string {
   let node: unknown = schema;
-  for (const key of path) node = (node as { properties?: Record<string, unknown> } | undefined)?.properties?.[key];
+  for (const key of path) {
+    const here = node as { properties?: Record<string, unknown>; items?: unknown } | undefined;
+    // A list index walks into the list's item schema.
+    node = /^\d+$/.test(key) && here?.items !== undefined ? here.items : here?.properties?.[key];
+  }
   const description = (node as { description?: unknown } | undefined)?.description;
-  const name = path[path.length - 1] ?? 'value';
+  const name = [...path].reverse().find((key) => !/^\d+$/.test(key)) ?? 'value';
   const words = typeof description === 'string' && description.length > 0 && description.length <= 60 ? description.replace(/[.!?]+$/, '') : name.replace(/[_\-.]+/g, ' ');
   const phrase = words.charAt(0).toLowerCase() + words.slice(1);
   return /^(the|a|an|your|my)\b/i.test(phrase) ? phrase : `the ${phrase}`;

@@ -50,7 +50,8 @@ export function createAttemptRunner(deps: AttemptsDeps) {
       if (abort.aborted) return result; // a hedging loser: neither logged nor counted
       const failed = !result.ok || input.isFailure(result);
       input.health.breaker.record({ failed, latencyMs: result.elapsedMs });
-      if (!failed) input.health.latency.add(result.elapsedMs);
+      // "Recent latency" is that of real answers: 2xx replies that could be used.
+      if (!failed && result.ok && result.status < 300) input.health.latency.add(result.elapsedMs);
       const fields = { ...input.log, attempt: number, ms: result.elapsedMs, timeout_ms: Math.floor(timeoutMs) };
       if (result.ok) logger.info({ ...fields, status: result.status, outcome: failed ? 'error' : 'ok' }, 'upstream attempt');
       else logger.warn({ ...fields, reason: result.reason, detail: result.detail }, 'upstream attempt');
@@ -73,6 +74,7 @@ export function createAttemptRunner(deps: AttemptsDeps) {
     clearTimeout(timer);
     if (early !== 'hedge') return { result: early, attempts: 1 };
     const left = Math.min(input.target.timeoutMs, input.cutoffAt - now());
+    const hedgeIsProbe = input.health.breaker.state() === 'half-open';
     if (left <= 0 || !input.health.breaker.tryAcquire()) return { result: await firstResult, attempts: 1 };
 
     const second = new AbortController();
@@ -82,7 +84,8 @@ export function createAttemptRunner(deps: AttemptsDeps) {
     // The slower one is aborted: its connection closes and its outcome is ignored.
     if (winner.index === 0) second.abort();
     else first.abort();
-    input.health.breaker.release();
+    // An aborted probe never reports: give its permit back so another call can probe.
+    if (winner.index === 0 && hedgeIsProbe) input.health.breaker.release();
     return { result: winner.result, attempts: 2 };
   }
 
@@ -127,7 +130,7 @@ function outcome(result: UpstreamResult, attempts: number): AttemptsOutcome {
   return result.ok ? { ok: true, response: result, attempts } : { ok: false, reason: result.reason, detail: result.detail, attempts, touchedNetwork: true };
 }
 
-/** Exponential backoff with full jitter: up to 100 ms, 200 ms, 400 ms… capped at 2 s. */
+/** Exponential backoff with equal jitter: 50–100 ms, 100–200 ms, 200–400 ms… capped at 2 s. */
 export function backoffMs(attempt: number, random: () => number): number {
   const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1));
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);

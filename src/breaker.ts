@@ -76,6 +76,9 @@ export function createBreaker(settings: BreakerSettings, now: () => number): Bre
     },
     record({ failed, latencyMs }) {
       if (state === 'half-open') {
+        // Only the probe decides: a call that began before the breaker opened (a long timeout
+        // still running) is ignored.
+        if (!probeOut || now() - latencyMs < openedAt) return;
         if (failed) open();
         else close();
         return;

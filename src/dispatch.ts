@@ -7,7 +7,8 @@ import type { ToolCallDeps } from './aggregate.js';
 import { createToolCallRunner } from './aggregate.js';
 import type { Config } from './config/schema.js';
 import { callIdOf, phoneNumberOf, toolCallsOf, type Envelope } from './envelope.js';
-import type { EventDelivery } from './events/delivery.js';
+import { GatewayError } from './errors.js';
+import type { EventDelivery, EventJob } from './events/delivery.js';
 import { buildEventRequest, type CallContext } from './outbound.js';
 import type { Scope } from './routing.js';
 import type { CompiledTarget } from './target.js';
@@ -56,7 +57,9 @@ export function deadlineFor(config: Config, event: string, receivedAt: number): 
 export function createDispatcher(deps: DispatchDeps) {
   const { config, table, forward, now, delivery, logger } = deps;
   const runToolCalls = createToolCallRunner(deps);
-  const replays = createReplayCache(createMemoryStore<{ reply: unknown }>(), config.security.timestamp_tolerance);
+  // A timestamp is accepted from `tolerance` before to `tolerance` after it, so a copy can arrive
+  // up to twice the tolerance after the first one (plus a second of rounding).
+  const replays = createReplayCache(createMemoryStore<{ reply: unknown }>(), 2 * config.security.timestamp_tolerance + 1000);
 
   async function askForAssistant(target: CompiledTarget, raw: Buffer, ctx: CallContext, cutoffAt: number): Promise<Record<string, unknown> | undefined> {
     const timeoutMs = Math.min(target.timeoutMs, cutoffAt - now());
@@ -81,6 +84,16 @@ export function createDispatcher(deps: DispatchDeps) {
     }
     logger.info({ ...log, status: outcome.status }, 'assistant-request answered');
     return value;
+  }
+
+  /** The platform hears 200 only once the event is stored; a store that refuses means 503. */
+  async function accept(job: EventJob): Promise<void> {
+    try {
+      await delivery.submit(job);
+    } catch (err) {
+      logger.error({ call_id: job.ctx.logId, event: job.ctx.event, reason: (err as Error).message }, 'event not accepted');
+      throw new GatewayError('GW_ERR_STORE_UNAVAILABLE');
+    }
   }
 
   async function answer(inbound: Inbound): Promise<Dispatched> {
@@ -108,12 +121,12 @@ export function createDispatcher(deps: DispatchDeps) {
       case 'status-update':
       case 'end-of-call-report': {
         const targets = scope.listEvents[event];
-        await delivery.submit({ ctx, raw, targets: targets.length > 0 ? targets : table.fallback ? [table.fallback] : [] });
+        await accept({ ctx, raw, targets: targets.length > 0 ? targets : table.fallback ? [table.fallback] : [] });
         return { body: {}, ctx, deadlineAt };
       }
       default: {
         // An event this gateway does not know yet must never break a call: acknowledge it.
-        if (table.fallback) await delivery.submit({ ctx, raw, targets: [table.fallback] });
+        if (table.fallback) await accept({ ctx, raw, targets: [table.fallback] });
         return { body: {}, ctx, deadlineAt };
       }
     }

@@ -5,8 +5,11 @@
 import { createHash } from 'node:crypto';
 import type { KeyValueStore } from './state/memory-store.js';
 
-/** What a finished call left behind: only results are remembered. */
-export type LedgerOutcome = { result: unknown } | { error: string } | undefined;
+/**
+ * What a finished call left behind. Only `result` is remembered; `answer` is what a failed call
+ * answered (a fallback, an error), passed to calls that joined it and then forgotten.
+ */
+export type LedgerOutcome = { result: unknown } | { error: string } | { answer: { result: unknown } | { error: string } } | undefined;
 
 export interface Ledger {
   /** The remembered result, or the promise of an identical call still running. */

@@ -11,8 +11,10 @@ export function limitValue(value: unknown, limitBytes: number): { value: unknown
   // double a character's size, so the length is searched for rather than computed.
   const fits = (chars: number) => Buffer.byteLength(JSON.stringify(prefix(serialized, chars) + ELLIPSIS)) <= limitBytes;
   if (!fits(0)) return { value: '', truncatedFrom: size };
+  // Every character costs at least one byte, so no prefix longer than the limit can fit: the
+  // search stays within it, however large the value.
   let low = 0;
-  let high = serialized.length;
+  let high = Math.min(serialized.length, limitBytes);
   while (low < high) {
     const mid = Math.ceil((low + high) / 2);
     if (fits(mid)) low = mid;

@@ -334,3 +334,20 @@ tools:
     [`hms-tool-router/${VERSION}`, 'application/json', 'call-%E2%82%AC%0Ainjected: yes', 'tc-%C3%BC', 'book%C3%A9', 'voice', undefined],
   );
 });
+
+t.test('a call that joins an identical write in flight hears what that call heard', async (t) => {
+  const backend = await startBackend(t, async (_req, res) => {
+    await sleep(100);
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'The slot is taken.' }));
+  });
+  const gateway = await startGateway(t, head(`
+tools:
+  book: { url: "${backend.url}/book", side_effects: true, fallback: { error: "Booking failed." } }
+`));
+  const res = await send(`${gateway.url}/webhook`, toolCalls([['book', { at: 9 }], ['book', { at: 9 }]]));
+  t.strictSame(res.body, { results: [{ tool_call_id: 'tc_1', error: 'The slot is taken.' }, { tool_call_id: 'tc_2', error: 'The slot is taken.' }] });
+  t.equal(backend.requests.length, 1);
+  // Failures are not remembered: the next identical call reaches the backend again.
+  await send(`${gateway.url}/webhook`, toolCalls([['book', { at: 9 }]]));
+  t.equal(backend.requests.length, 2);
+});

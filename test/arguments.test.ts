@@ -110,3 +110,14 @@ t.test('two schemas with the same $id each keep their own check', async (t) => {
   });
   t.strictSame([booking({}), rebooking?.({}), rebooking?.({ time: '10:00' })], ['I still need the date.', 'I still need the time.', undefined]);
 });
+
+t.test('problems inside lists name the list item field, with its description', async (t) => {
+  const check = createArgumentChecker()({
+    type: 'object',
+    properties: {
+      guests: { type: 'array', items: { type: 'string' } },
+      lines: { type: 'array', items: { type: 'object', required: ['sku'], properties: { sku: { type: 'string', description: 'Product code' } } } },
+    },
+  });
+  t.strictSame([check({ guests: [1] }), check({ lines: [{}] })], ['The guests should be text.', 'I still need the product code.']);
+});

@@ -204,3 +204,15 @@ t.test('breakerSettings: own, then defaults, then DEFAULT_BREAKER, per key', asy
     { failures: 1, slowMs: 100, slowRatio: 1, window: 3, openForMs: 50 },
   );
 });
+
+t.test('half-open: a call that began before the breaker opened does not decide for the probe', async (t) => {
+  const { clock, breaker } = clocked({ failures: 1, openForMs: 1000 });
+  breaker.record(bad); // opens at t=0
+  clock.t = 1500;
+  t.equal(breaker.tryAcquire(), true, 'the probe');
+  // A slow call started at t=-100 (before the breaker opened) finishes now, failed: ignored.
+  breaker.record({ failed: true, latencyMs: 1600 });
+  t.equal(breaker.state(), 'half-open');
+  breaker.record({ failed: false, latencyMs: 20 }); // the probe
+  t.equal(breaker.state(), 'closed');
+});

@@ -48,3 +48,16 @@ t.test('unsigned requests (allow_unsigned) are not cached', async (t) => {
   await send(`${gateway.url}/webhook`, body, { secret: '' });
   t.equal(backend.requests.length, 2);
 });
+
+t.test('a copy is still recognised for as long as its timestamp is accepted', async (t) => {
+  const backend = await startBackend(t, json({ result: 'once' }));
+  const gateway = await startGateway(t, `${head}tools: { lookup: { url: "${backend.url}/lookup" } }\nsecurity: { timestamp_tolerance: 1s }\n`);
+  const body = JSON.stringify(toolCalls([['lookup', {}]]));
+  // Signed one second ahead: accepted now and for two more seconds.
+  const timestamp = Math.floor(Date.now() / 1000) + 1;
+  t.strictSame((await send(`${gateway.url}/webhook`, body, { timestamp })).status, 200);
+  await sleep(1600);
+  const again = await send(`${gateway.url}/webhook`, body, { timestamp });
+  t.strictSame([again.status, again.body], [200, { results: [{ tool_call_id: 'tc_1', result: 'once' }] }]);
+  t.equal(backend.requests.length, 1);
+});

@@ -107,3 +107,13 @@ t.test('escapes are budgeted: a result full of quotes keeps as much as fits, not
   const size = Buffer.byteLength(JSON.stringify(value));
   t.ok(size <= 300 && size >= 295, `fills the limit: ${size} bytes`);
 });
+
+t.test('a very large value is cut quickly: the search never looks past the limit', async (t) => {
+  const big = { rows: Array.from({ length: 200_000 }, (_, i) => ({ id: i, text: 'row "quoted" text' })) };
+  const started = performance.now();
+  const { value, truncatedFrom } = limitValue(big, 16 * 1024);
+  const ms = performance.now() - started;
+  t.ok(Buffer.byteLength(JSON.stringify(value)) <= 16 * 1024);
+  t.ok((truncatedFrom ?? 0) > 8_000_000);
+  t.ok(ms < 1500, `cut in ${Math.round(ms)} ms`);
+});

@@ -4,7 +4,8 @@
 
 import type { Logger } from 'pino';
 import type { ForwardOptions, UpstreamRequest, UpstreamResult } from '../forward.js';
-import { USER_AGENT } from '../outbound.js';
+import { headerSafe, USER_AGENT } from '../outbound.js';
+import { maskPhoneNumbers } from '../redact.js';
 import { signedHeaders } from '../signature.js';
 import type { CompiledTarget } from '../target.js';
 import type { EventDelivery, EventJob, RequestJob } from './delivery.js';
@@ -114,7 +115,13 @@ export function createOutbox(deps: OutboxDeps): Outbox {
   }
 
   async function deliver(row: DeliveryRow): Promise<void> {
-    const log = { delivery_id: row.id, event: row.event, target: row.targetUrl.replace(/\?.*$/, '') };
+    const log = {
+      delivery_id: row.id,
+      call_id: row.callId === null ? undefined : maskPhoneNumbers(row.callId),
+      event: row.event,
+      tool: row.headers['x-tool-name'],
+      target: row.targetUrl.replace(/\?.*$/, ''),
+    };
     const target = deps.resolveTarget(row.targetId);
     if (!store) return;
     if (!target) {
@@ -207,7 +214,7 @@ export function createOutbox(deps: OutboxDeps): Outbox {
 
 function eventHeaders(job: EventJob): Record<string, string> {
   const headers: Record<string, string> = { 'x-webhook-event': job.ctx.event };
-  if (job.ctx.callId !== undefined) headers['x-call-id'] = job.ctx.callId;
+  if (job.ctx.callId !== undefined) headers['x-call-id'] = headerSafe(job.ctx.callId);
   if (job.ctx.assistant !== undefined) headers['x-assistant'] = job.ctx.assistant;
   return headers;
 }

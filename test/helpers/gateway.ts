@@ -1,6 +1,9 @@
 // Starts the real gateway on 127.0.0.1 port 0 from routes.yaml text (parsed like a file, env
 // substitution included), captures its log records, and closes it at the test's teardown.
 
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
@@ -23,6 +26,12 @@ export interface GatewayOptions {
 
 export async function startGateway(t: Test, routesYaml: string, options: GatewayOptions = {}): Promise<Gateway> {
   const { config } = parseConfig(routesYaml, 'routes.yaml', options.env ?? {});
+  // Each gateway gets its own outbox file, removed after the test, unless the test names one.
+  if (!/^store:/m.test(routesYaml)) {
+    const dir = mkdtempSync(join(tmpdir(), 'hms-outbox-'));
+    config.store.path = join(dir, 'outbox.db');
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  }
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
