@@ -13,7 +13,7 @@ import type { ForwardOptions, UpstreamRequest, UpstreamResult } from './forward.
 import { createLedger, ledgerKey, type LedgerOutcome } from './ledger.js';
 import { buildToolRequest, type CallContext } from './outbound.js';
 import type { RouteTable, Scope, ToolRoute } from './routing.js';
-import { createMemoryStore } from './state/memory-store.js';
+import type { SharedState } from './state/memory-store.js';
 import { normaliseToolReply } from './tool-reply.js';
 import { limitValue } from './truncate.js';
 import type { HealthRegistry } from './upstream-health.js';
@@ -26,6 +26,8 @@ export interface ToolCallDeps {
   forward: (request: UpstreamRequest, options: ForwardOptions) => Promise<UpstreamResult>;
   health: HealthRegistry;
   delivery: EventDelivery;
+  /** Ledger and per-call counters: in memory, or in Redis to share them between replicas. */
+  shared: SharedState;
   now: () => number;
   logger: Logger;
   random?: () => number;
@@ -35,23 +37,28 @@ export function createToolCallRunner(deps: ToolCallDeps) {
   const { config, table, now, logger, health, delivery } = deps;
   const runAttempts = createAttemptRunner(deps);
   const pickFallback = createFallbackPicker({ ttlMs: config.idempotency.ttl });
-  const ledger = createLedger(createMemoryStore<{ result: unknown }>(), config.idempotency.ttl);
-  const forwardedPerCall = createMemoryStore<number>();
+  const onSharedError = (err: Error) => logger.warn({ reason: err.message }, 'shared store unavailable: answering from this replica alone');
+  const ledger = createLedger(deps.shared.keyValue<{ result: unknown }>('ledger'), config.idempotency.ttl, onSharedError);
+  const forwardedPerCall = deps.shared.counters('forwarded');
 
   /** Reserves one forwarded call of the allowance; false once the call has used it up. */
-  function allowForward(callId: string | undefined): boolean {
+  async function allowForward(callId: string | undefined): Promise<boolean> {
     if (callId === undefined) return true;
-    const used = forwardedPerCall.get(callId) ?? 0;
-    if (used >= config.limits.tool_calls_per_call) return false;
-    forwardedPerCall.set(callId, used + 1, config.idempotency.ttl);
-    return true;
+    try {
+      const used = await forwardedPerCall.add(callId, 1, config.idempotency.ttl);
+      if (used <= config.limits.tool_calls_per_call) return true;
+      await forwardedPerCall.add(callId, -1, config.idempotency.ttl);
+      return false;
+    } catch (err) {
+      onSharedError(err as Error);
+      return true;
+    }
   }
 
   /** Gives a reservation back: the call never reached a backend (breaker open, no time left). */
   function refundForward(callId: string | undefined): void {
     if (callId === undefined) return;
-    const used = forwardedPerCall.get(callId) ?? 0;
-    if (used > 0) forwardedPerCall.set(callId, used - 1, config.idempotency.ttl);
+    forwardedPerCall.add(callId, -1, config.idempotency.ttl).catch((err: unknown) => onSharedError(err as Error));
   }
 
   function fallback(id: string | number, route: ToolRoute, reason: FallbackReason, tool: string, ctx: CallContext, builtIn?: string): ToolResultEntry {
@@ -76,7 +83,7 @@ export function createToolCallRunner(deps: ToolCallDeps) {
     }
     if (policy.sideEffects && key !== undefined) built.request.headers['idempotency-key'] = key;
     const log = { call_id: ctx.logId, tool: call.name, tool_call_id: id, upstream: target.label, matched: route.level };
-    if (!allowForward(ctx.callId)) {
+    if (!(await allowForward(ctx.callId))) {
       logger.warn({ ...log, reason: 'rate_limited', limit: config.limits.tool_calls_per_call }, 'tool call refused: limits.tool_calls_per_call reached for this call');
       return failed(fallback(id, route, 'rate_limited', call.name, ctx));
     }
@@ -145,15 +152,15 @@ export function createToolCallRunner(deps: ToolCallDeps) {
     // Writes (and late results of on_deadline: continue) are remembered per phone call.
     const remember = (policy.sideEffects || policy.continueAfterDeadline) && ctx.callId !== undefined;
     const key = remember ? ledgerKey(ctx.callId!, name, args) : undefined;
-    if (key !== undefined) {
-      const found = ledger.find(key);
-      if (found && 'replay' in found) {
+    const claim = key !== undefined ? await ledger.claim(key) : undefined;
+    if (claim) {
+      if ('replay' in claim) {
         logger.info({ call_id: ctx.logId, tool: name, tool_call_id: id, outcome: 'replayed' }, 'tool call replayed from the ledger');
-        return { tool_call_id: id, result: found.replay.result };
+        return { tool_call_id: id, result: claim.replay.result };
       }
-      if (found && 'join' in found) {
+      if ('join' in claim) {
         logger.info({ call_id: ctx.logId, tool: name, tool_call_id: id, outcome: 'joined' }, 'tool call joined an identical one in flight');
-        const joined = await untilDeadline(found.join, signal);
+        const joined = await untilDeadline(claim.join, signal);
         // A joiner hears what the call it joined heard.
         if (joined && 'result' in joined) return { tool_call_id: id, result: joined.result };
         if (joined && 'answer' in joined) return { tool_call_id: id, ...joined.answer };
@@ -162,7 +169,7 @@ export function createToolCallRunner(deps: ToolCallDeps) {
     }
 
     const running = callBackend({ ...call, name }, args, route, envelope, ctx, cutoffAt, signal, key);
-    if (key !== undefined) ledger.track(key, running.then(asLedgerOutcome));
+    if (claim && 'run' in claim) claim.run(running.then(asLedgerOutcome));
     const done = await untilDeadline(running, signal);
     return done?.entry ?? fallback(id, route, 'timeout', name, ctx);
   }

@@ -14,6 +14,8 @@ import { installErrorHandling } from './http/error-handler.js';
 import { healthPlugin } from './http/health.js';
 import { webhookPlugin } from './http/webhook.js';
 import { buildRouteTable } from './routing.js';
+import { createMemoryState } from './state/memory-store.js';
+import { createRedisState } from './state/redis-store.js';
 import { createHealthRegistry } from './upstream-health.js';
 import { createUpstreamPools } from './upstream-pools.js';
 
@@ -64,7 +66,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const storeProblem = () => delivery.problem?.();
   if (storeProblem()) logger.error({ reason: storeProblem() }, 'events will be refused with 503 until the outbox store can be opened; tool calls are still served');
   const health = createHealthRegistry(config, now);
-  const dispatch = createDispatcher({ config, table, forward, now, logger, delivery, health });
+  // Several replicas share the ledger, replay cache and per-call counters through Redis.
+  const shared = config.store.redis !== undefined ? createRedisState(config.store.redis, (err) => logger.warn({ reason: err.message }, 'redis connection problem')) : createMemoryState();
+  const dispatch = createDispatcher({ config, table, forward, now, logger, delivery, health, shared });
 
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -96,6 +100,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onClose', async () => {
     await delivery.close();
     await pools.close();
+    await shared.close();
   });
 
   if (config.security.allow_unsigned) {

@@ -15,7 +15,6 @@ import type { CompiledTarget } from './target.js';
 import { isPlainObject } from './tool-reply.js';
 import { maskPhoneNumbers } from './redact.js';
 import { createReplayCache } from './replay-cache.js';
-import { createMemoryStore } from './state/memory-store.js';
 
 export interface DispatchDeps extends ToolCallDeps {
   config: Config;
@@ -56,10 +55,11 @@ export function deadlineFor(config: Config, event: string, receivedAt: number): 
 
 export function createDispatcher(deps: DispatchDeps) {
   const { config, table, forward, now, delivery, logger } = deps;
+  const onSharedError = (err: Error) => logger.warn({ reason: err.message }, 'shared store unavailable: replay protection is local to this replica for now');
   const runToolCalls = createToolCallRunner(deps);
   // A timestamp is accepted from `tolerance` before to `tolerance` after it, so a copy can arrive
   // up to twice the tolerance after the first one (plus a second of rounding).
-  const replays = createReplayCache(createMemoryStore<{ reply: unknown }>(), 2 * config.security.timestamp_tolerance + 1000);
+  const replays = createReplayCache(deps.shared.keyValue<{ reply: unknown }>('replay'), 2 * config.security.timestamp_tolerance + 1000, onSharedError);
 
   async function askForAssistant(target: CompiledTarget, raw: Buffer, ctx: CallContext, cutoffAt: number): Promise<Record<string, unknown> | undefined> {
     const timeoutMs = Math.min(target.timeoutMs, cutoffAt - now());
@@ -135,14 +135,14 @@ export function createDispatcher(deps: DispatchDeps) {
   return async function dispatch(inbound: Inbound): Promise<Dispatched> {
     const key = inbound.replayKey;
     if (key === undefined) return answer(inbound);
-    const earlier = replays.find(key);
-    if (earlier) {
+    const claim = await replays.claim(key);
+    if ('earlier' in claim) {
       // A repeat: tool calls and assistant-request get the first reply; events are not re-delivered.
-      const first = (await earlier) as Dispatched;
+      const first = (await claim.earlier) as Dispatched;
       return { ...first, deadlineAt: undefined, replayed: true };
     }
     const reply = answer(inbound);
-    replays.remember(key, reply);
+    claim.first(reply);
     return reply;
   };
 }

@@ -11,11 +11,14 @@ import type { KeyValueStore } from './state/memory-store.js';
  */
 export type LedgerOutcome = { result: unknown } | { error: string } | { answer: { result: unknown } | { error: string } } | undefined;
 
+export type LedgerClaim =
+  | { replay: { result: unknown } }
+  | { join: Promise<LedgerOutcome> }
+  /** Nobody ran this call yet: run it and hand the outcome over. */
+  | { run: (outcome: Promise<LedgerOutcome>) => void };
+
 export interface Ledger {
-  /** The remembered result, or the promise of an identical call still running. */
-  find(key: string): { replay: { result: unknown } } | { join: Promise<LedgerOutcome> } | undefined;
-  /** Tracks a call: while it runs it can be joined; a result is then kept for `ttlMs`. */
-  track(key: string, outcome: Promise<LedgerOutcome>): void;
+  claim(key: string): Promise<LedgerClaim>;
 }
 
 /** JSON with object keys sorted at every level, so {a,b} and {b,a} are the same arguments. */
@@ -35,24 +38,40 @@ export function ledgerKey(callId: string, tool: string, args: Record<string, unk
   return createHash('sha256').update(`${callId}\u0000${tool}\u0000${canonicalJson(args)}`).digest('hex');
 }
 
-export function createLedger(store: KeyValueStore<{ result: unknown }>, ttlMs: number): Ledger {
+export function createLedger(store: KeyValueStore<{ result: unknown }>, ttlMs: number, onStoreError: (err: Error) => void = () => undefined): Ledger {
   const inFlight = new Map<string, Promise<LedgerOutcome>>();
   return {
-    find(key) {
-      const remembered = store.get(key);
-      if (remembered) return { replay: remembered };
+    async claim(key) {
       const running = inFlight.get(key);
-      return running ? { join: running } : undefined;
-    },
-    track(key, outcome) {
+      if (running) return { join: running };
+      // Taken at once, before the store is asked, so an identical call arriving meanwhile joins.
+      let settle!: (outcome: LedgerOutcome) => void;
+      const outcome = new Promise<LedgerOutcome>((resolve) => (settle = resolve));
       inFlight.set(key, outcome);
-      void outcome.then(
-        (done) => {
-          inFlight.delete(key);
-          if (done && 'result' in done) store.set(key, { result: done.result }, ttlMs);
+      const remembered = await store.get(key).catch((err: unknown) => {
+        onStoreError(err as Error);
+        return undefined;
+      });
+      if (remembered) {
+        inFlight.delete(key);
+        settle(remembered);
+        return { replay: remembered };
+      }
+      return {
+        run(work) {
+          work.then(
+            (done) => {
+              inFlight.delete(key);
+              settle(done);
+              if (done && 'result' in done) store.set(key, { result: done.result }, ttlMs).catch((err: unknown) => onStoreError(err as Error));
+            },
+            () => {
+              inFlight.delete(key);
+              settle(undefined);
+            },
+          );
         },
-        () => inFlight.delete(key),
-      );
+      };
     },
   };
 }

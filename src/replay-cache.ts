@@ -4,10 +4,10 @@
 import { createHash } from 'node:crypto';
 import type { KeyValueStore } from './state/memory-store.js';
 
+export type ReplayClaim = { earlier: Promise<unknown> } | { first: (reply: Promise<unknown>) => void };
+
 export interface ReplayCache {
-  /** The first request's reply: done, or still being worked out. */
-  find(key: string): Promise<unknown> | undefined;
-  remember(key: string, reply: Promise<unknown>): void;
+  claim(key: string): Promise<ReplayClaim>;
 }
 
 /** Same endpoint, same timestamp, same bytes: the same signed request. */
@@ -15,23 +15,44 @@ export function replayKey(scope: string, timestamp: string, raw: Buffer): string
   return createHash('sha256').update(`${scope}\u0000${timestamp}\u0000`).update(raw).digest('hex');
 }
 
-export function createReplayCache(store: KeyValueStore<{ reply: unknown }>, ttlMs: number): ReplayCache {
+export function createReplayCache(store: KeyValueStore<{ reply: unknown }>, ttlMs: number, onStoreError: (err: Error) => void = () => undefined): ReplayCache {
   const inFlight = new Map<string, Promise<unknown>>();
   return {
-    find(key) {
-      const done = store.get(key);
-      if (done) return Promise.resolve(done.reply);
-      return inFlight.get(key);
-    },
-    remember(key, reply) {
+    async claim(key) {
+      const running = inFlight.get(key);
+      if (running) return { earlier: running };
+      let settle!: (reply: unknown) => void;
+      let fail!: (err: unknown) => void;
+      const reply = new Promise<unknown>((resolve, reject) => {
+        settle = resolve;
+        fail = reject;
+      });
+      reply.catch(() => undefined);
       inFlight.set(key, reply);
-      void reply.then(
-        (value) => {
-          inFlight.delete(key);
-          store.set(key, { reply: value }, ttlMs);
+      const done = await store.get(key).catch((err: unknown) => {
+        onStoreError(err as Error);
+        return undefined;
+      });
+      if (done) {
+        inFlight.delete(key);
+        settle(done.reply);
+        return { earlier: reply };
+      }
+      return {
+        first(work) {
+          work.then(
+            (value) => {
+              inFlight.delete(key);
+              settle(value);
+              store.set(key, { reply: value }, ttlMs).catch((err: unknown) => onStoreError(err as Error));
+            },
+            (err: unknown) => {
+              inFlight.delete(key);
+              fail(err);
+            },
+          );
         },
-        () => inFlight.delete(key),
-      );
+      };
     },
   };
 }

@@ -223,6 +223,10 @@ export const configSchema = z
       .strictObject({
         path: z.string().min(1).default(DEFAULT_STORE_PATH),
         retention: positiveDuration.default(7 * 86_400_000),
+        redis: z
+          .string()
+          .regex(/^rediss?:\/\//, { message: 'expected a redis:// or rediss:// URL' })
+          .optional(),
       })
       .default({ path: DEFAULT_STORE_PATH, retention: 7 * 86_400_000 }),
     delivery: z

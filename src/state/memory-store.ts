@@ -1,20 +1,51 @@
-// The in-memory store behind the ledger, the replay cache and the per-call counters: bounded
-// (least recently used entries go first) and with a time to live per entry. A shared store
-// (Redis) implements the same interface for several replicas.
+// The stores behind the ledger, the replay cache and the per-call counters. In one process they
+// live in memory (bounded: least recently used entries go first, each with a time to live);
+// several replicas share them through Redis (redis-store.ts), behind the same interface.
 
 import { LRUCache } from 'lru-cache';
 
 export interface KeyValueStore<V> {
-  get(key: string): V | undefined;
-  set(key: string, value: V, ttlMs: number): void;
-  delete(key: string): void;
+  get(key: string): Promise<V | undefined>;
+  set(key: string, value: V, ttlMs: number): Promise<void>;
+  delete(key: string): Promise<void>;
+}
+
+export interface CounterStore {
+  /** Adds `by` (may be negative) and returns the new value; the count expires `ttlMs` after its last change. */
+  add(key: string, by: number, ttlMs: number): Promise<number>;
+}
+
+/** Where the shared state lives: one object, so a Redis connection is opened once and closed once. */
+export interface SharedState {
+  keyValue<V extends NonNullable<unknown>>(namespace: string): KeyValueStore<V>;
+  counters(namespace: string): CounterStore;
+  close(): Promise<void>;
 }
 
 export function createMemoryStore<V extends NonNullable<unknown>>(max = 50_000): KeyValueStore<V> {
   const cache = new LRUCache<string, V>({ max, ttlAutopurge: false, allowStale: false });
   return {
-    get: (key) => cache.get(key),
-    set: (key, value, ttlMs) => void cache.set(key, value, { ttl: ttlMs }),
-    delete: (key) => void cache.delete(key),
+    get: async (key) => cache.get(key),
+    set: async (key, value, ttlMs) => void cache.set(key, value, { ttl: ttlMs }),
+    delete: async (key) => void cache.delete(key),
+  };
+}
+
+export function createMemoryCounters(max = 50_000): CounterStore {
+  const cache = new LRUCache<string, number>({ max });
+  return {
+    async add(key, by, ttlMs) {
+      const value = Math.max(0, (cache.get(key) ?? 0) + by);
+      cache.set(key, value, { ttl: ttlMs });
+      return value;
+    },
+  };
+}
+
+export function createMemoryState(): SharedState {
+  return {
+    keyValue: () => createMemoryStore(),
+    counters: () => createMemoryCounters(),
+    close: async () => undefined,
   };
 }
