@@ -14,6 +14,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json routes.yaml ./
 COPY examples ./examples
+# The outbox lives in /app/data: mount a volume there so acknowledged events survive the container.
+RUN mkdir -p /app/data && chown node:node /app/data
 USER node
 EXPOSE 8080
 ENTRYPOINT ["node", "dist/cli.js"]

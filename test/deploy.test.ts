@@ -41,16 +41,19 @@ function mounts(service: ComposeService): Mount[] {
   });
 }
 
-const compose = parse(read('docker-compose.yml')) as Compose;
+// `merge: true` resolves the `<<: *gateway` keys the way docker compose does.
+const compose = parse(read('docker-compose.yml'), { merge: true }) as Compose & { volumes?: Record<string, unknown> };
+const GATEWAYS = ['gateway-a', 'gateway-b'];
 
-t.test('docker-compose.yml parses and has the gateway and the example backends', async (t) => {
+t.test('docker-compose.yml: two gateway replicas behind a balancer, Redis, and the example backends', async (t) => {
   t.type(compose, 'object');
-  t.strictSame(Object.keys(compose.services).sort(), ['backends', 'gateway']);
+  t.strictSame(Object.keys(compose.services).sort(), ['backends', 'balancer', 'gateway-a', 'gateway-b', 'redis']);
+  t.strictSame(Object.keys(compose.volumes ?? {}).sort(), ['outbox-a', 'outbox-b'], 'a named volume per replica');
 });
 
 t.test('every build context has a Dockerfile', async (t) => {
   const built = Object.entries(compose.services).filter(([, service]) => service.build !== undefined);
-  t.ok(built.length > 0, 'at least one service is built here');
+  t.strictSame(built.map(([name]) => name).sort(), GATEWAYS);
   for (const [name, service] of built) {
     const build = typeof service.build === 'string' ? { context: service.build } : service.build!;
     const context = build.context ?? '.';
@@ -59,37 +62,49 @@ t.test('every build context has a Dockerfile', async (t) => {
   }
 });
 
-t.test('every bind-mounted source exists', async (t) => {
+t.test('every bind-mounted source exists; named volumes are declared', async (t) => {
   let count = 0;
   for (const [name, service] of Object.entries(compose.services)) {
     for (const { source, target } of mounts(service)) {
-      t.ok(source.startsWith('./'), `${name}: ${source} is a path in the repository`);
+      if (!source.startsWith('./')) {
+        t.ok(source in (compose.volumes ?? {}), `${name}: ${source} is a declared volume`);
+        continue;
+      }
       t.ok(existsSync(join(ROOT, source)), `${name}: ${source} (mounted at ${target}) exists`);
       count++;
     }
   }
-  t.ok(count >= 2, 'both services mount something');
+  t.ok(count >= 4, 'the services mount their files');
 });
 
-t.test('the gateway is given the routes file it is told to serve', async (t) => {
-  const gateway = compose.services.gateway!;
-  const routesMount = mounts(gateway).find((m) => m.target === '/app/routes.yaml');
-  t.strictSame(routesMount, { source: './routes.yaml', target: '/app/routes.yaml' });
-  // The image's CMD serves that path on the published port.
-  const cmd = /^CMD (.*)$/m.exec(read('Dockerfile'))?.[1];
-  t.ok(cmd !== undefined, 'the Dockerfile has a CMD');
-  const args = JSON.parse(cmd ?? '[]') as string[];
-  t.equal(args[args.indexOf('--routes') + 1], '/app/routes.yaml');
-  const port = args[args.indexOf('--port') + 1];
-  t.strictSame(gateway.ports, [`${port}:${port}`]);
-  t.match(read('Dockerfile'), new RegExp(`^EXPOSE ${port}$`, 'm'));
+t.test('each replica serves the replica routes file, keeps its outbox on its own volume, and shares Redis', async (t) => {
+  const outboxes = new Set<string>();
+  for (const name of GATEWAYS) {
+    const gateway = compose.services[name]!;
+    const command = gateway.command as string[];
+    const routesPath = command[command.indexOf('--routes') + 1];
+    const routesMount = mounts(gateway).find((m) => m.target === routesPath);
+    t.strictSame(routesMount, { source: './examples/routes-replica.yaml', target: '/app/routes-replica.yaml' }, name);
+    const data = mounts(gateway).find((m) => m.target === '/app/data');
+    t.ok(data, `${name} mounts /app/data`);
+    if (data) outboxes.add(data.source);
+  }
+  t.equal(outboxes.size, 2, 'one outbox volume per replica');
+  const replicaRoutes = parse(read('examples/routes-replica.yaml')) as { store: { path: string; redis: string } };
+  t.strictSame(replicaRoutes.store, { path: '/app/data/hms-tool-router.db', redis: 'redis://redis:6379' });
+  t.match(read('examples/nginx.conf'), /server gateway-a:8080;\s+server gateway-b:8080;/);
+  t.strictSame(compose.services.balancer!.ports, ['8080:8080']);
+  // The image's default CMD serves the shipped routes.yaml on the exposed port.
+  const cmd = JSON.parse(/^CMD (.*)$/m.exec(read('Dockerfile'))?.[1] ?? '[]') as string[];
+  t.equal(cmd[cmd.indexOf('--routes') + 1], '/app/routes.yaml');
+  t.match(read('Dockerfile'), /^EXPOSE 8080$/m);
 });
 
 t.test('the gateway environment names variables that routes.yaml uses', async (t) => {
-  const environment = compose.services.gateway!.environment;
+  const environment = compose.services['gateway-a']!.environment;
   t.ok(environment !== undefined && !Array.isArray(environment), 'environment is a mapping');
-  const routes = read('routes.yaml');
-  for (const name of Object.keys(environment ?? {})) t.ok(routes.includes(`\${${name}`), `routes.yaml uses \${${name}}`);
+  const routes = read('examples/routes-replica.yaml');
+  for (const name of Object.keys(environment ?? {})) t.ok(routes.includes(`\${${name}`), `routes-replica.yaml uses \${${name}}`);
 });
 
 t.test("the backends service runs a file that exists in its mounted working directory", async (t) => {
