@@ -128,7 +128,8 @@ export function toRecord(row: DeliveryRow): DeliveryRecord {
     delivery_id: row.id,
     call_id: row.callId,
     event: row.event,
-    target: row.targetUrl,
+    // Query values can hold tokens substituted from the environment: keys only.
+    target: row.targetUrl.replace(/=([^&#]*)/g, '=…'),
     status: row.status,
     attempts: row.attempts,
     last_error: row.lastError,
