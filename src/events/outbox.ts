@@ -34,6 +34,8 @@ export interface OutboxDeps {
   random?: () => number;
 }
 
+const PRUNE_EVERY_MS = 3_600_000;
+
 export class StoreUnavailable extends Error {
   override name = 'StoreUnavailable';
 }
@@ -153,6 +155,7 @@ export function createOutbox(deps: OutboxDeps): Outbox {
   function tick(): void {
     timer = undefined;
     if (closing || !store) return;
+    prune();
     try {
       const rows = store.due(now(), 100, new Set(inFlight.keys()));
       for (const row of rows) {
@@ -183,12 +186,21 @@ export function createOutbox(deps: OutboxDeps): Outbox {
     timer = setTimeout(tick, ms);
   }
 
-  if (store) {
+  let prunedAt = 0;
+  /** Delivered events are kept `store.retention`, then removed: at start, then hourly. */
+  function prune(): void {
+    if (!store || now() - prunedAt < PRUNE_EVERY_MS) return;
+    prunedAt = now();
     try {
-      store.purge({ status: 'delivered', olderThan: now() - settings.retentionMs });
+      const removed = store.purge({ status: 'delivered', olderThan: now() - settings.retentionMs });
+      if (removed > 0) logger.info({ removed }, 'pruned delivered events past store.retention');
     } catch (err) {
       logger.warn({ detail: (err as Error).message }, 'could not prune delivered events');
     }
+  }
+
+  if (store) {
+    prune();
     // Startup resumes whatever was pending when the gateway last stopped (or was killed).
     schedule(0);
   }

@@ -124,3 +124,24 @@ t.test('1,000 events across 10 targets with 20% random failures: every one deliv
   t.equal(succeeded.size, 1000, '100 events × 10 targets');
   t.strictSame([...new Set(succeeded.values())], [1], 'no delivery id succeeded twice');
 });
+
+t.test('delivered events older than store.retention are pruned; dead ones are kept', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hms-prune-'));
+  const storePath = join(dir, 'outbox.db');
+  const seed = openOutboxStore(storePath);
+  const request = { targetId: 'POST http://127.0.0.1:1/x', targetUrl: 'http://127.0.0.1:1/x', path: '/x', method: 'POST', headers: {}, body: Buffer.from('{}') };
+  const [oldDelivered, recentDelivered, oldDead] = seed.insert(
+    [0, 1, 2].map((i) => ({ callId: `c${i}`, event: 'status-update', request })),
+    Date.now() - 60_000,
+  );
+  seed.markDelivered(oldDelivered!, Date.now() - 60_000);
+  seed.markDelivered(recentDelivered!, Date.now());
+  seed.markDead(oldDead!, 'HTTP 400', Date.now() - 60_000);
+  seed.close();
+  const gateway = await startGateway(t, `${head}store: { path: "${storePath}", retention: 30s }\n`);
+  await eventually(() => gateway.logs.some((l) => l.msg === 'pruned delivered events past store.retention'));
+  await gateway.app.close();
+  const store = openOutboxStore(storePath);
+  t.teardown(() => store.close());
+  t.strictSame(store.list({}).map((r) => [r.id, r.status]), [[recentDelivered, 'delivered'], [oldDead, 'dead']]);
+});
