@@ -2,75 +2,24 @@
 // exit codes), serve (bad config, listening on 127.0.0.1 port 0, /healthz, SIGTERM; flags over env
 // over defaults; requests in flight finish on SIGINT/SIGTERM, a second signal exits 1), --version.
 import t, { type Test } from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { cleanEnv, exitWithin, requireBuiltCli, ROOT, RUN_LIMIT_MS, runCli, startCli } from './helpers/cli.js';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { parse } from 'yaml';
 import { json, startBackend } from './helpers/backend.js';
 import { send, toolCalls, type SentReply } from './helpers/gateway.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CLI = join(ROOT, 'dist', 'cli.js');
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-/** Generous upper bound for any one CLI run; a hang fails the test instead of the whole file. */
-const RUN_LIMIT_MS = 20_000;
 
 // About twenty node processes, each a second or so under tap's coverage: more than tap's default
 // per-file timeout allows on a busy machine.
 t.setTimeout(180_000);
 
-t.before(() => {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (\`npm test\` does it before tap)`);
-});
+t.before(requireBuiltCli);
 
-interface Exited {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** A minimal environment, so nothing from the caller's shell (ROUTES_FILE, PORT, CRM_URL, ...) leaks in. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...extra };
-}
-
-/** Starts the CLI; the process is killed at the test's teardown if it is still running. */
-function start(
-  t: Test,
-  args: string[],
-  env: NodeJS.ProcessEnv = cleanEnv(),
-  cwd: string = ROOT,
-): { child: ChildProcess; exited: Promise<Exited>; output: () => { stdout: string; stderr: string } } {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<Exited>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  return { child, exited, output: () => ({ stdout, stderr }) };
-}
-
-/** Runs the CLI to its end (killed and failed after RUN_LIMIT_MS). */
-async function run(t: Test, args: string[], env?: NodeJS.ProcessEnv, cwd?: string): Promise<Exited> {
-  const { child, exited } = start(t, args, env, cwd);
-  const timer = setTimeout(() => child.kill('SIGKILL'), RUN_LIMIT_MS);
-  try {
-    const result = await exited;
-    if (result.signal === 'SIGKILL') t.fail(`hms-tool-router ${args.join(' ')} did not exit within ${RUN_LIMIT_MS}ms`);
-    return result;
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const start = (t: Test, args: string[], env: NodeJS.ProcessEnv = cleanEnv(), cwd: string = ROOT) => startCli(t, args, { env, cwd });
+const run = (t: Test, args: string[], env?: NodeJS.ProcessEnv, cwd?: string) => runCli(t, args, { env, cwd });
 
 const yaml = (...lines: string[]): string => `${lines.join('\n')}\n`;
 
@@ -353,15 +302,6 @@ const routesFor = (toolUrl: string): string =>
 /** An address nothing on this machine can bind (TEST-NET-1): if serve used it, it would fail rather than listen. */
 const UNBINDABLE_HOST = '192.0.2.1';
 
-/** Resolves with how the process ended, or undefined if it is still running after `ms`. */
-async function exitWithin(server: ReturnType<typeof start>, ms: number): Promise<Exited | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([server.exited, new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Polls until `predicate` holds; throws after `timeoutMs`. */
 async function until(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {

@@ -2,19 +2,14 @@
 // list as a table and as JSON lines, its filters and exit codes; how the config (and so the store)
 // is found; retry of dead letters picked up by a running gateway process; purge.
 import t, { type Test } from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { cleanEnv, requireBuiltCli, RUN_LIMIT_MS, runCli, startCli, type Started } from '../helpers/cli.js';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { openOutboxStore, type NewDelivery } from '../../src/events/outbox-store.js';
 import { startBackend, type Backend } from '../helpers/backend.js';
 import { eventually, send } from '../helpers/gateway.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = join(ROOT, 'dist', 'cli.js');
-/** Generous upper bound for any one CLI run; a hang fails the test instead of the whole file. */
-const RUN_LIMIT_MS = 20_000;
 const SECRET = 'cli-test-secret-0123456789';
 const RECORD_KEYS = ['attempts', 'call_id', 'created_at', 'delivery_id', 'event', 'last_error', 'status', 'target', 'updated_at'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -23,60 +18,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 // allows on a busy machine.
 t.setTimeout(240_000);
 
-t.before(() => {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (\`npm test\` does it before tap)`);
-});
+t.before(requireBuiltCli);
 
-interface Exited {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** A minimal environment, so nothing from the caller's shell (ROUTES_FILE, ...) leaks in. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...extra };
-}
-
-interface Started {
-  child: ChildProcess;
-  exited: Promise<Exited>;
-  output: () => { stdout: string; stderr: string };
-}
-
-/** Starts the CLI; the process is killed at the test's teardown if it is still running. */
-function start(t: Test, args: string[], cwd: string, env: NodeJS.ProcessEnv = cleanEnv()): Started {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<Exited>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited.catch(() => undefined);
-    }
-  });
-  return { child, exited, output: () => ({ stdout, stderr }) };
-}
-
-/** Runs the CLI to its end (killed and failed after RUN_LIMIT_MS). */
-async function run(t: Test, args: string[], cwd: string, env?: NodeJS.ProcessEnv): Promise<Exited> {
-  const { child, exited } = start(t, args, cwd, env);
-  const timer = setTimeout(() => child.kill('SIGKILL'), RUN_LIMIT_MS);
-  try {
-    const result = await exited;
-    if (result.signal === 'SIGKILL') t.fail(`hms-tool-router ${args.join(' ')} did not exit within ${RUN_LIMIT_MS}ms`);
-    return result;
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const start = (t: Test, args: string[], cwd: string, env: NodeJS.ProcessEnv = cleanEnv()) => startCli(t, args, { cwd, env });
+const run = (t: Test, args: string[], cwd: string, env?: NodeJS.ProcessEnv) => runCli(t, args, { cwd, env });
 
 function jsonLines(stdout: string): Record<string, unknown>[] {
   return stdout

@@ -2,86 +2,23 @@
 // kill -9 right after the platform heard 200 (backend down), restart with the backend up, and the
 // event arrives once, byte for byte; SIGTERM with a delivery in flight exits 0 and loses nothing.
 import t, { type Test } from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { exitWithin, requireBuiltCli, RUN_LIMIT_MS, runCli, startCli, type Started } from '../helpers/cli.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { closedPort, json, sleep, startBackend, type ReceivedRequest } from '../helpers/backend.js';
 import { eventually, send } from '../helpers/gateway.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = join(ROOT, 'dist', 'cli.js');
-/** Generous upper bound for any one CLI run or wait; a hang fails the test instead of the whole file. */
-const RUN_LIMIT_MS = 20_000;
 const SECRET = 'cli-test-secret-0123456789';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 t.setTimeout(180_000);
 
-t.before(() => {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (\`npm test\` does it before tap)`);
-});
+t.before(requireBuiltCli);
 
-interface Exited {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-interface Started {
-  child: ChildProcess;
-  exited: Promise<Exited>;
-  output: () => { stdout: string; stderr: string };
-}
-
-function cleanEnv(): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info' };
-}
-
-/** Starts the CLI; the process is killed at the test's teardown if it is still running. */
-function start(t: Test, args: string[], cwd: string): Started {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<Exited>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited.catch(() => undefined);
-    }
-  });
-  return { child, exited, output: () => ({ stdout, stderr }) };
-}
-
-/** Resolves with how the process ended, or undefined if it is still running after `ms`. */
-async function exitWithin(process: Started, ms: number): Promise<Exited | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([process.exited, new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Runs the CLI to its end (killed and failed after RUN_LIMIT_MS). */
-async function run(t: Test, args: string[], cwd: string): Promise<Exited> {
-  const started = start(t, args, cwd);
-  const result = await exitWithin(started, RUN_LIMIT_MS);
-  if (result === undefined) {
-    started.child.kill('SIGKILL');
-    t.fail(`hms-tool-router ${args.join(' ')} did not exit within ${RUN_LIMIT_MS}ms`);
-    return started.exited;
-  }
-  return result;
-}
+const start = (t: Test, args: string[], cwd: string) => startCli(t, args, { cwd });
+const run = (t: Test, args: string[], cwd: string) => runCli(t, args, { cwd });
 
 function parseLines(text: string): Record<string, unknown>[] {
   return text

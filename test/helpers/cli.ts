@@ -1,0 +1,77 @@
+// Runs the built CLI (dist/cli.js) as a real process: started with a minimal environment, its
+// output collected, killed at the test's teardown if still running, and bounded in time.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Test } from 'tap';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const CLI = join(ROOT, 'dist', 'cli.js');
+/** Generous upper bound for any one CLI run; a hang fails the test instead of the whole file. */
+export const RUN_LIMIT_MS = 20_000;
+
+export interface Exited {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Started {
+  child: ChildProcess;
+  exited: Promise<Exited>;
+  output: () => { stdout: string; stderr: string };
+}
+
+/** Fails early, with the fix, when the CLI has not been built. */
+export function requireBuiltCli(): void {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (\`npm test\` does it before tap)`);
+}
+
+/** A minimal environment, so nothing from the caller's shell (ROUTES_FILE, PORT, CRM_URL, ...) leaks in. */
+export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...extra };
+}
+
+export function startCli(t: Test, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Started {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd ?? ROOT, env: options.env ?? cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<Exited>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited.catch(() => undefined);
+    }
+  });
+  return { child, exited, output: () => ({ stdout, stderr }) };
+}
+
+/** Resolves with how the process ended, or undefined if it is still running after `ms`. */
+export async function exitWithin(process: Started, ms: number): Promise<Exited | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([process.exited, new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Runs the CLI to its end (killed, and the test failed, after RUN_LIMIT_MS). */
+export async function runCli(t: Test, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Exited> {
+  const started = startCli(t, args, options);
+  const result = await exitWithin(started, RUN_LIMIT_MS);
+  if (result === undefined) {
+    started.child.kill('SIGKILL');
+    t.fail(`hms-tool-router ${args.join(' ')} did not exit within ${RUN_LIMIT_MS}ms`);
+    return started.exited;
+  }
+  return result;
+}
