@@ -75,3 +75,18 @@ export async function runCli(t: Test, args: string[], options: { cwd?: string; e
   }
   return result;
 }
+
+/** `serve` on 127.0.0.1 port 0; resolves with its address once it logs that it is listening. */
+export async function serveCli(t: Test, routesFile: string, options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Started & { url: string }> {
+  const started = startCli(t, ['serve', '--routes', routesFile, '--port', '0', '--host', '127.0.0.1'], options);
+  const until = Date.now() + RUN_LIMIT_MS;
+  while (Date.now() < until) {
+    for (const line of started.output().stdout.split('\n')) {
+      if (!line.includes('"hms-tool-router listening"')) continue;
+      return { ...started, url: (JSON.parse(line) as { address: string }).address };
+    }
+    if (started.child.exitCode !== null) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`serve did not start listening; stdout: ${started.output().stdout} stderr: ${started.output().stderr}`);
+}

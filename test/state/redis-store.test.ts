@@ -1,10 +1,16 @@
-// Shared state in a real Redis: the store itself, and two gateways sharing one Redis, where a
-// duplicate write answered by the second gateway is a replay (the backend sees one request).
+// Shared state in a real Redis: the store itself, and two gateway processes sharing one Redis,
+// where a duplicate write answered by the second is a replay (the backend sees one request).
+
+const SECRET = 'replica-secret-0123456789';
 
 import t from 'tap';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createRedisState } from '../../src/state/redis-store.js';
+import { requireBuiltCli, serveCli } from '../helpers/cli.js';
 import { json, sleep, startBackend } from '../helpers/backend.js';
-import { send, startGateway, toolCalls } from '../helpers/gateway.js';
+import { send, toolCalls } from '../helpers/gateway.js';
 import { startRedis } from '../helpers/redis.js';
 
 t.test('key-value entries with a time to live, and counters', async (t) => {
@@ -23,23 +29,40 @@ t.test('key-value entries with a time to live, and counters', async (t) => {
   t.strictSame([await counters.add('c', 1, 60_000), await counters.add('c', 1, 60_000), await counters.add('c', -1, 60_000)], [1, 2, 1]);
 });
 
-t.test('two gateways sharing one Redis: a duplicate write answered by the second is a replay', async (t) => {
+t.test('two gateway processes sharing one Redis: a duplicate write answered by the second is a replay', async (t) => {
+  requireBuiltCli();
   const url = await startRedis(t);
   const backend = await startBackend(t, json({ result: { booked: true, ref: 'B-17' } }));
-  const routes = `version: 1
-account: { secrets: [test-secret] }
-store: { redis: "${url}" }
+  const dir = mkdtempSync(join(tmpdir(), 'hms-replicas-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // Each replica has its own outbox file; the ledger and replay cache are shared through Redis.
+  const routes = (name: string) => {
+    const file = join(dir, `${name}.yaml`);
+    writeFileSync(
+      file,
+      `version: 1
+account: { secrets: [${SECRET}] }
+store: { path: "${join(dir, `${name}.db`)}", redis: "${url}" }
 tools:
   book: { url: "${backend.url}/book", side_effects: true }
-`;
-  // Each gateway has its own outbox file; only the ledger and replay cache are shared.
-  const a = await startGateway(t, routes.replace('store: {', `store: { path: "${t.testdirName}-a.db",`));
-  const b = await startGateway(t, routes.replace('store: {', `store: { path: "${t.testdirName}-b.db",`));
+`,
+    );
+    return file;
+  };
+  const a = await serveCli(t, routes('a'));
+  const b = await serveCli(t, routes('b'));
   const callId = `call-${Date.now()}`;
-  const first = await send(`${a.url}/webhook`, toolCalls([['book', { date: '2026-12-01', slot: 9 }]], { call: { id: callId } }));
-  const again = await send(`${b.url}/webhook`, toolCalls([['book', { slot: 9, date: '2026-12-01' }]], { call: { id: callId } }));
+  const first = await send(`${a.url}/webhook`, toolCalls([['book', { date: '2026-12-01', slot: 9 }]], { call: { id: callId } }), { secret: SECRET });
+  const again = await send(`${b.url}/webhook`, toolCalls([['book', { slot: 9, date: '2026-12-01' }]], { call: { id: callId } }), { secret: SECRET });
   const expected = { results: [{ tool_call_id: 'tc_1', result: { booked: true, ref: 'B-17' } }] };
   t.strictSame([first.body, again.body], [expected, expected]);
   t.equal(backend.requests.length, 1, 'the backend saw one request');
-  t.ok(b.logs.some((l) => l.msg === 'tool call replayed from the ledger'), 'gateway B replayed it');
+  t.match(b.output().stdout, '"tool call replayed from the ledger"', 'replica B replayed it');
+  // A repeated webhook reaching the other replica is recognised too.
+  const body = JSON.stringify(toolCalls([['book', { slot: 10 }]], { call: { id: callId } }));
+  const timestamp = Math.floor(Date.now() / 1000);
+  const viaA = await send(`${a.url}/webhook`, body, { secret: SECRET, timestamp });
+  const viaB = await send(`${b.url}/webhook`, body, { secret: SECRET, timestamp });
+  t.strictSame(viaB.body, viaA.body);
+  t.equal(backend.requests.length, 2, 'the repeat did not reach the backend');
 });
