@@ -89,7 +89,7 @@ export function createToolCallRunner(deps: ToolCallDeps) {
     }
     if (policy.async) {
       try {
-        await delivery.submitRequest({ ctx, target, request: built.request, attempts: ASYNC_ATTEMPTS });
+        await delivery.submitRequest({ ctx, target, request: built.request });
       } catch (err) {
         refundForward(ctx.callId);
         logger.error({ ...log, reason: (err as Error).message }, 'async tool call not accepted: the outbox store is unavailable');
@@ -187,9 +187,6 @@ export function createToolCallRunner(deps: ToolCallDeps) {
     }
   };
 }
-
-/** Async tools are handed to background delivery with this many attempts in all. */
-const ASYNC_ATTEMPTS = 3;
 
 function asLedgerOutcome({ entry, succeeded }: { entry: ToolResultEntry; succeeded: boolean }): LedgerOutcome {
   if (succeeded && 'result' in entry) return { result: entry.result };
