@@ -2,7 +2,7 @@
 // exit codes), serve (bad config, listening on 127.0.0.1 port 0, /healthz, SIGTERM; flags over env
 // over defaults; requests in flight finish on SIGINT/SIGTERM, a second signal exits 1), --version.
 import t, { type Test } from 'tap';
-import { cleanEnv, exitWithin, requireBuiltCli, ROOT, RUN_LIMIT_MS, runCli, startCli } from './helpers/cli.js';
+import { cleanEnv, exitWithin, logRecords, requireBuiltCli, ROOT, RUN_LIMIT_MS, runCli, startCli, waitForLog } from './helpers/cli.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -207,7 +207,7 @@ t.test('serve: listens on 127.0.0.1, answers /healthz, stops cleanly on SIGTERM'
   const address = String(listening.address);
   t.match(address, /^http:\/\/127\.0\.0\.1:[1-9]\d*$/, 'bound to 127.0.0.1 on a real port');
   // The config's warning is logged before it listens.
-  t.match(parseLog(server.output().stdout)[0], { level: 40, file, line: 26, col: 24, msg: 'timestamp_tolerance: 300 is 300 milliseconds; did you mean 300s?' });
+  t.match(logRecords(server.output().stdout)[0], { level: 40, file, line: 26, col: 24, msg: 'timestamp_tolerance: 300 is 300 milliseconds; did you mean 300s?' });
 
   const res = await request(`${address}/healthz`);
   t.equal(res.statusCode, 200);
@@ -222,7 +222,7 @@ t.test('serve: listens on 127.0.0.1, answers /healthz, stops cleanly on SIGTERM'
   t.equal(exited.code, 0, 'exit code 0');
   t.equal(exited.signal, null, 'exited by itself, not killed by the signal');
   t.equal(exited.stderr, '');
-  const messages = parseLog(exited.stdout).map((record) => record.msg);
+  const messages = logRecords(exited.stdout).map((record) => record.msg);
   t.strictSame(messages.slice(-2), ['shutting down: finishing requests in flight', 'stopped']);
 });
 
@@ -250,48 +250,8 @@ function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-function parseLog(stdout: string): Record<string, unknown>[] {
-  return stdout
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
-}
 
-/** Resolves with the first JSON log record on stdout that matches; rejects if the process exits first or on timeout. */
-function waitForLog(server: ReturnType<typeof start>, match: (record: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const stdout = server.child.stdout!;
-    const check = () => {
-      const found = parseLog(completeLines(server.output().stdout)).find(match);
-      if (found) {
-        cleanup();
-        resolve(found);
-      }
-    };
-    const onExit = () => {
-      cleanup();
-      const { stdout: out, stderr } = server.output();
-      reject(new Error(`exited before the log line; stdout: ${out} stderr: ${stderr}`));
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`no matching log line within ${timeoutMs}ms; stdout: ${server.output().stdout}`));
-    }, timeoutMs);
-    const cleanup = () => {
-      clearTimeout(timer);
-      stdout.off('data', check);
-      server.child.off('exit', onExit);
-    };
-    stdout.on('data', check);
-    server.child.once('exit', onExit);
-    check();
-  });
-}
 
-/** The text up to its last newline: a log line still being written is not parsed. */
-function completeLines(text: string): string {
-  return text.slice(0, text.lastIndexOf('\n') + 1);
-}
 
 // ---- serve: flags, environment and defaults; shutdown with a request in flight ----
 
@@ -358,7 +318,7 @@ t.test('serve: without --routes or ROUTES_FILE it reads ./routes.yaml from the w
   t.equal(listening.routes, './routes.yaml');
   t.match(String(listening.address), /^http:\/\/127\.0\.0\.1:[1-9]\d*$/);
   // No warning was logged: the temp routes.yaml was read, not the shipped one with its demo-secret warning.
-  const warnings = parseLog(completeLines(server.output().stdout)).filter((record) => Number(record.level) >= 40);
+  const warnings = logRecords(server.output().stdout).filter((record) => Number(record.level) >= 40);
   t.strictSame(warnings, [], 'no config warnings');
   server.child.kill('SIGTERM');
   const exited = await exitWithin(server, 10_000);
@@ -417,7 +377,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     t.equal(exited.signal, null, 'exited by itself, not killed by the signal');
     t.equal(exited.stderr, '');
     t.equal(backend.requests.length, 1, 'one backend request');
-    const shutdown = parseLog(exited.stdout).find((record) => record.msg === 'shutting down: finishing requests in flight');
+    const shutdown = logRecords(exited.stdout).find((record) => record.msg === 'shutting down: finishing requests in flight');
     t.match(shutdown, { signal }, 'logs the signal');
   });
 }
@@ -439,7 +399,7 @@ t.test('serve: a second signal while shutting down exits 1 at once', async (t) =
   t.equal(exited.code, 1, 'exit code 1');
   t.equal(exited.signal, null, 'exited by itself, not killed by the signal');
   t.ok(
-    parseLog(exited.stdout).some((record) => record.msg === 'second signal: exiting without waiting'),
+    logRecords(exited.stdout).some((record) => record.msg === 'second signal: exiting without waiting'),
     'logs that it exits without waiting',
   );
 });

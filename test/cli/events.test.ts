@@ -2,7 +2,7 @@
 // list as a table and as JSON lines, its filters and exit codes; how the config (and so the store)
 // is found; retry of dead letters picked up by a running gateway process; purge.
 import t, { type Test } from 'tap';
-import { cleanEnv, requireBuiltCli, RUN_LIMIT_MS, runCli, startCli, type Started } from '../helpers/cli.js';
+import { cleanEnv, requireBuiltCli, RUN_LIMIT_MS, runCli, startCli, waitForLog, type Started } from '../helpers/cli.js';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -387,42 +387,6 @@ interface GatewayProcess extends Started {
   address: string;
 }
 
-/** Resolves with the first JSON log record on stdout that matches; rejects if the process exits first or on timeout. */
-function waitForLog(server: Started, match: (record: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown>> {
-  const records = () => {
-    const text = server.output().stdout;
-    return text
-      .slice(0, text.lastIndexOf('\n') + 1)
-      .split('\n')
-      .filter((line) => line.trim() !== '')
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
-  };
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      const found = records().find(match);
-      if (found) {
-        cleanup();
-        resolve(found);
-      }
-    };
-    const onExit = () => {
-      cleanup();
-      reject(new Error(`exited before the log line; stdout: ${server.output().stdout} stderr: ${server.output().stderr}`));
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`no matching log line within ${timeoutMs}ms; stdout: ${server.output().stdout}`));
-    }, timeoutMs);
-    const cleanup = () => {
-      clearTimeout(timer);
-      server.child.stdout!.off('data', check);
-      server.child.off('exit', onExit);
-    };
-    server.child.stdout!.on('data', check);
-    server.child.once('exit', onExit);
-    check();
-  });
-}
 
 async function startGatewayProcess(t: Test, routes: string, cwd: string): Promise<GatewayProcess> {
   const server = start(t, ['serve', '--routes', routes, '--port', '0', '--host', '127.0.0.1'], cwd);

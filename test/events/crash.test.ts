@@ -2,7 +2,7 @@
 // kill -9 right after the platform heard 200 (backend down), restart with the backend up, and the
 // event arrives once, byte for byte; SIGTERM with a delivery in flight exits 0 and loses nothing.
 import t, { type Test } from 'tap';
-import { exitWithin, requireBuiltCli, RUN_LIMIT_MS, runCli, startCli, type Started } from '../helpers/cli.js';
+import { exitWithin, requireBuiltCli, RUN_LIMIT_MS, runCli, startCli, waitForLog, type Started } from '../helpers/cli.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -44,35 +44,6 @@ async function listUntil(t: Test, cwd: string, routes: string, predicate: (recor
     if (Date.now() > stop) throw new Error(`${what}: not within ${RUN_LIMIT_MS}ms; last list: ${result.stdout}${result.stderr}`);
     await sleep(100);
   }
-}
-
-/** Resolves with the first JSON log record on stdout that matches; rejects if the process exits first or on timeout. */
-function waitForLog(server: Started, match: (record: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      const found = parseLines(server.output().stdout).find(match);
-      if (found) {
-        cleanup();
-        resolve(found);
-      }
-    };
-    const onExit = () => {
-      cleanup();
-      reject(new Error(`exited before the log line; stdout: ${server.output().stdout} stderr: ${server.output().stderr}`));
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`no matching log line within ${timeoutMs}ms; stdout: ${server.output().stdout}`));
-    }, timeoutMs);
-    const cleanup = () => {
-      clearTimeout(timer);
-      server.child.stdout!.off('data', check);
-      server.child.off('exit', onExit);
-    };
-    server.child.stdout!.on('data', check);
-    server.child.once('exit', onExit);
-    check();
-  });
 }
 
 async function startGatewayProcess(t: Test, routes: string, cwd: string): Promise<Started & { address: string }> {

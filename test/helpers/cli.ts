@@ -76,17 +76,50 @@ export async function runCli(t: Test, args: string[], options: { cwd?: string; e
   return result;
 }
 
+
+/** The JSON log records a process has written so far; a line still being written is not read. */
+export function logRecords(stdout: string): Record<string, unknown>[] {
+  return stdout
+    .slice(0, stdout.lastIndexOf('\n') + 1)
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** Resolves with the first JSON log record on stdout that matches; rejects if the process exits first or on timeout. */
+export function waitForLog(server: Started, match: (record: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const stdout = server.child.stdout!;
+    const check = () => {
+      const found = logRecords(server.output().stdout).find(match);
+      if (found) {
+        cleanup();
+        resolve(found);
+      }
+    };
+    const onExit = () => {
+      cleanup();
+      const { stdout: out, stderr } = server.output();
+      reject(new Error(`exited before the log line; stdout: ${out} stderr: ${stderr}`));
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`no matching log line within ${timeoutMs}ms; stdout: ${server.output().stdout}`));
+    }, timeoutMs);
+    const cleanup = () => {
+      clearTimeout(timer);
+      stdout.off('data', check);
+      server.child.off('exit', onExit);
+    };
+    stdout.on('data', check);
+    server.child.once('exit', onExit);
+    check();
+  });
+}
+
 /** `serve` on 127.0.0.1 port 0; resolves with its address once it logs that it is listening. */
 export async function serveCli(t: Test, routesFile: string, options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Started & { url: string }> {
   const started = startCli(t, ['serve', '--routes', routesFile, '--port', '0', '--host', '127.0.0.1'], options);
-  const until = Date.now() + RUN_LIMIT_MS;
-  while (Date.now() < until) {
-    for (const line of started.output().stdout.split('\n')) {
-      if (!line.includes('"hms-tool-router listening"')) continue;
-      return { ...started, url: (JSON.parse(line) as { address: string }).address };
-    }
-    if (started.child.exitCode !== null) break;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`serve did not start listening; stdout: ${started.output().stdout} stderr: ${started.output().stderr}`);
+  const listening = await waitForLog(started, (record) => record.msg === 'hms-tool-router listening', RUN_LIMIT_MS);
+  return { ...started, url: String(listening.address) };
 }
