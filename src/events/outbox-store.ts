@@ -28,17 +28,11 @@ export interface NewDelivery {
   request: StoredRequest;
 }
 
-export interface DeliveryRow {
+export interface DeliveryRow extends StoredRequest {
   id: string;
   seq: number;
   callId: string | null;
   event: string;
-  targetId: string;
-  targetUrl: string;
-  path: string;
-  method: string;
-  headers: Record<string, string>;
-  body: Buffer;
   status: DeliveryStatus;
   attempts: number;
   lastError: string | null;
