@@ -2,7 +2,6 @@
 // assistant-request asks its backend (or answers static), other events are acknowledged at once
 // and handed to event delivery. No HTTP server here: the fastify plugin calls this.
 
-import type { Logger } from 'pino';
 import type { ToolCallDeps } from './aggregate.js';
 import { createToolCallRunner } from './aggregate.js';
 import type { Config } from './config/schema.js';

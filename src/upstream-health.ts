@@ -22,10 +22,6 @@ export function createHealthRegistry(config: Config, now: () => number) {
       }
       return health;
     },
-    /** Every upstream seen so far and its breaker state, for metrics and readiness. */
-    states(): [string, ReturnType<Breaker['state']>][] {
-      return [...byLabel].map(([label, h]) => [label, h.breaker.state()]);
-    },
   };
 }
 

@@ -2,7 +2,7 @@
 // list as a table and as JSON lines, its filters and exit codes; how the config (and so the store)
 // is found; retry of dead letters picked up by a running gateway process; purge.
 import t, { type Test } from 'tap';
-import { cleanEnv, requireBuiltCli, RUN_LIMIT_MS, runCli, startCli, waitForLog, type Started } from '../helpers/cli.js';
+import { cleanEnv, eventsListJson as listJson, eventsListUntil as listUntil, logRecords, requireBuiltCli, RUN_LIMIT_MS, runCli, startCli, waitForLog, type Started } from '../helpers/cli.js';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,31 +23,8 @@ t.before(requireBuiltCli);
 const start = (t: Test, args: string[], cwd: string, env: NodeJS.ProcessEnv = cleanEnv()) => startCli(t, args, { cwd, env });
 const run = (t: Test, args: string[], cwd: string, env?: NodeJS.ProcessEnv) => runCli(t, args, { cwd, env });
 
-function jsonLines(stdout: string): Record<string, unknown>[] {
-  return stdout
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
-}
 
-/** `events list --json` with the given extra flags, parsed; fails the test on a non-zero exit. */
-async function listJson(t: Test, cwd: string, routes: string, ...flags: string[]): Promise<Record<string, unknown>[]> {
-  const result = await run(t, ['events', 'list', '--json', '--routes', routes, ...flags], cwd);
-  t.equal(result.code, 0, `events list --json ${flags.join(' ')} exits 0${result.code === 0 ? '' : `: ${result.stderr}`}`);
-  return jsonLines(result.stdout);
-}
 
-/** Polls `events list --json` until `predicate` holds; throws after `timeoutMs`. */
-async function listUntil(t: Test, cwd: string, routes: string, predicate: (records: Record<string, unknown>[]) => boolean, what: string, timeoutMs = 15_000): Promise<Record<string, unknown>[]> {
-  const stop = Date.now() + timeoutMs;
-  for (;;) {
-    const result = await run(t, ['events', 'list', '--json', '--routes', routes], cwd);
-    const records = result.code === 0 ? jsonLines(result.stdout) : [];
-    if (predicate(records)) return records;
-    if (Date.now() > stop) throw new Error(`${what}: not within ${timeoutMs}ms; last list: ${result.stdout}${result.stderr}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 /**
  * A fresh directory under the system temp dir, removed at teardown. Not t.testdir(): its path is
@@ -248,7 +225,7 @@ t.test('the config comes from --routes, else ROUTES_FILE, else ./routes.yaml; a 
   const callIds = async (args: string[], env: NodeJS.ProcessEnv) => {
     const result = await run(t, ['events', 'list', '--json', ...args], dir, env);
     t.equal(result.code, 0, `exits 0${result.code === 0 ? '' : `: ${result.stderr}`}`);
-    return jsonLines(result.stdout).map((r) => r.call_id);
+    return logRecords(result.stdout).map((r) => r.call_id);
   };
   t.strictSame(await callIds([], cleanEnv()), ['from-cwd'], './routes.yaml in the working directory');
   t.strictSame(await callIds([], cleanEnv({ ROUTES_FILE: configs.env })), ['from-env'], 'ROUTES_FILE over ./routes.yaml');

@@ -2,7 +2,10 @@
 // kill -9 right after the platform heard 200 (backend down), restart with the backend up, and the
 // event arrives once, byte for byte; SIGTERM with a delivery in flight exits 0 and loses nothing.
 import t, { type Test } from 'tap';
-import { exitWithin, requireBuiltCli, RUN_LIMIT_MS, runCli, startCli, waitForLog, type Started } from '../helpers/cli.js';
+import { eventsListJson as listJson, eventsListUntil, exitWithin, requireBuiltCli, RUN_LIMIT_MS, startCli, waitForLog, type Started } from '../helpers/cli.js';
+
+/** As long as any CLI run may take. */
+const listUntil = (t: Test, cwd: string, routes: string, predicate: (records: Record<string, unknown>[]) => boolean, what: string) => eventsListUntil(t, cwd, routes, predicate, what, RUN_LIMIT_MS);
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -18,33 +21,9 @@ t.setTimeout(180_000);
 t.before(requireBuiltCli);
 
 const start = (t: Test, args: string[], cwd: string) => startCli(t, args, { cwd });
-const run = (t: Test, args: string[], cwd: string) => runCli(t, args, { cwd });
 
-function parseLines(text: string): Record<string, unknown>[] {
-  return text
-    .slice(0, text.lastIndexOf('\n') + 1)
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
-}
 
-/** `events list --json`, parsed; fails the test on a non-zero exit. */
-async function listJson(t: Test, cwd: string, routes: string): Promise<Record<string, unknown>[]> {
-  const result = await run(t, ['events', 'list', '--json', '--routes', routes], cwd);
-  t.equal(result.code, 0, `events list --json exits 0${result.code === 0 ? '' : `: ${result.stderr}`}`);
-  return parseLines(result.stdout);
-}
 
-async function listUntil(t: Test, cwd: string, routes: string, predicate: (records: Record<string, unknown>[]) => boolean, what: string): Promise<Record<string, unknown>[]> {
-  const stop = Date.now() + RUN_LIMIT_MS;
-  for (;;) {
-    const result = await run(t, ['events', 'list', '--json', '--routes', routes], cwd);
-    const records = result.code === 0 ? parseLines(result.stdout) : [];
-    if (predicate(records)) return records;
-    if (Date.now() > stop) throw new Error(`${what}: not within ${RUN_LIMIT_MS}ms; last list: ${result.stdout}${result.stderr}`);
-    await sleep(100);
-  }
-}
 
 async function startGatewayProcess(t: Test, routes: string, cwd: string): Promise<Started & { address: string }> {
   const server = start(t, ['serve', '--routes', routes, '--port', '0', '--host', '127.0.0.1'], cwd);

@@ -123,3 +123,22 @@ export async function serveCli(t: Test, routesFile: string, options: { cwd?: str
   const listening = await waitForLog(started, (record) => record.msg === 'hms-tool-router listening', RUN_LIMIT_MS);
   return { ...started, url: String(listening.address) };
 }
+
+/** `events list --json` with the given extra flags, parsed; fails the test on a non-zero exit. */
+export async function eventsListJson(t: Test, cwd: string, routes: string, ...flags: string[]): Promise<Record<string, unknown>[]> {
+  const result = await runCli(t, ['events', 'list', '--json', '--routes', routes, ...flags], { cwd });
+  t.equal(result.code, 0, `events list --json ${flags.join(' ')} exits 0${result.code === 0 ? '' : `: ${result.stderr}`}`);
+  return logRecords(result.stdout);
+}
+
+/** Polls `events list --json` until `predicate` holds; throws after `timeoutMs`. */
+export async function eventsListUntil(t: Test, cwd: string, routes: string, predicate: (records: Record<string, unknown>[]) => boolean, what: string, timeoutMs = 15_000): Promise<Record<string, unknown>[]> {
+  const stop = Date.now() + timeoutMs;
+  for (;;) {
+    const result = await runCli(t, ['events', 'list', '--json', '--routes', routes], { cwd });
+    const records = result.code === 0 ? logRecords(result.stdout) : [];
+    if (predicate(records)) return records;
+    if (Date.now() > stop) throw new Error(`${what}: not within ${timeoutMs}ms; last list: ${result.stdout}${result.stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
