@@ -16,6 +16,7 @@ export const errorTable = {
   GW_ERR_EVENT_MISMATCH: { status: 400, message: 'X-Webhook-Event does not match message.type.' },
   GW_ERR_INVALID_TOOL_CALLS: { status: 400, message: 'message.tool_call_list must be a non-empty array of entries that each have an id.' },
   GW_ERR_BAD_REQUEST: { status: 400, message: 'The request could not be read.' },
+  GW_ERR_RATE_LIMITED: { status: 429, message: 'Too many webhooks for this assistant; retry after the number of seconds in Retry-After.' },
   GW_ERR_STORE_UNAVAILABLE: { status: 503, message: 'The event could not be stored durably, so it was not accepted. Send it again; GET /readyz says what is wrong.' },
   GW_ERR_INTERNAL: { status: 500, message: 'The gateway failed unexpectedly. See its log for details.' },
 } as const satisfies Record<string, { status: number; message: string }>;

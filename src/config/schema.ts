@@ -180,6 +180,12 @@ export const upstreamSchema = z.strictObject({
   breaker: breakerSchema.optional(),
 });
 
+/** At most `max` webhooks per `window`; the window is a duration. */
+export const rateLimitSchema = z.strictObject({
+  max: z.int().min(1),
+  window: positiveDuration.default(1000),
+});
+
 const assistantName = z.string().regex(/^[A-Za-z0-9_.-]+$/, { message: 'an assistant name is used in the URL /webhook/<name>: use letters, digits, _, - and . only' });
 
 export const assistantSchema = z.strictObject({
@@ -215,6 +221,12 @@ export const configSchema = z
         body: size.default(1024 * 1024),
         result: size.default(16 * 1024),
         tool_calls_per_call: z.int().min(1).default(60),
+        rate: z
+          .strictObject({
+            global: rateLimitSchema.optional(),
+            per_assistant: rateLimitSchema.optional(),
+          })
+          .optional(),
       })
       .default({ body: 1024 * 1024, result: 16 * 1024, tool_calls_per_call: 60 }),
     defaults: z.strictObject({ fallback: fallbackSchema.optional(), breaker: breakerSchema.optional() }).default({}),
@@ -242,6 +254,19 @@ export const configSchema = z
         concurrency: z.int().min(1).default(4),
       })
       .default({ retry: { initial: 1000, max: 5 * 60_000, max_attempts: 20, max_age: 86_400_000 }, concurrency: 4 }),
+    logging: z
+      .strictObject({
+        // Tool arguments and results, transcripts and summaries hold personal data: opt in.
+        payloads: z.boolean().default(false),
+      })
+      .default({ payloads: false }),
+    reload: z
+      .strictObject({
+        // A call keeps the routes it started with for this long after its first event.
+        pin_calls: duration.default(15 * 60_000),
+        watch: z.boolean().default(true),
+      })
+      .default({ pin_calls: 15 * 60_000, watch: true }),
   })
   // Cross-references run even when other values are invalid, so every problem shows at once;
   // the config may then be partly malformed, hence the defensive reads.
@@ -323,3 +348,4 @@ export type Upstream = z.output<typeof upstreamSchema>;
 export type Assistant = z.output<typeof assistantSchema>;
 export type FallbackConfig = z.output<typeof fallbackSchema>;
 export type BreakerConfig = z.output<typeof breakerSchema>;
+export type RateLimitConfig = z.output<typeof rateLimitSchema>;

@@ -48,6 +48,8 @@ t.test('defaults: only version and account secrets', async (t) => {
       idempotency: { ttl: 1_800_000 },
       store: { path: './data/hms-tool-router.db', retention: 604_800_000 },
       delivery: { retry: { initial: 1000, max: 300_000, max_attempts: 20, max_age: 86_400_000 }, concurrency: 4 },
+      logging: { payloads: false },
+      reload: { pin_calls: 900_000, watch: true },
     },
     warnings: [],
     file: FILE,
@@ -118,6 +120,9 @@ t.test('the full shape parses to durations in ms and sizes in bytes', async (t) 
     '  allow_unsigned: false',
     'limits:',
     '  body: 512kb',
+    '  rate: { global: { max: 100, window: 1s }, per_assistant: { max: 20, window: 10s } }',
+    'logging: { payloads: true }',
+    'reload: { pin_calls: 30m, watch: false }',
   );
   const loaded = parseConfig(source, FILE, { HMS_WEBHOOK_SECRET: 'env-secret-0000001' });
   t.strictSame(loaded.warnings, []);
@@ -157,11 +162,13 @@ t.test('the full shape parses to durations in ms and sizes in bytes', async (t) 
     fallback: { url: 'http://127.0.0.1:4900/hms-webhook', secret: 'legacy-secret-000001' },
     deadlines: { 'tool-calls': 8000, 'assistant-request': 3500 },
     security: { timestamp_tolerance: 120_000, allow_unsigned: false },
-    limits: { body: 524_288, result: 16_384, tool_calls_per_call: 60 },
+    limits: { body: 524_288, result: 16_384, tool_calls_per_call: 60, rate: { global: { max: 100, window: 1000 }, per_assistant: { max: 20, window: 10_000 } } },
     defaults: {},
     idempotency: { ttl: 1_800_000 },
     store: { path: './data/hms-tool-router.db', retention: 604_800_000 },
     delivery: { retry: { initial: 1000, max: 300_000, max_attempts: 20, max_age: 86_400_000 }, concurrency: 4 },
+    logging: { payloads: true },
+    reload: { pin_calls: 1_800_000, watch: false },
   });
 });
 
@@ -609,5 +616,26 @@ t.test('parameters schemas with an $id can be loaded again (a reload) and shared
 t.test('parameters that are not a valid JSON Schema are an error at the key', async (t) => {
   t.strictSame(diagnosticsOf(t, yaml('version: 1', ...SECRETS, 'tools:', '  book: { url: "http://127.0.0.1:1/b", parameters: { type: 12 } }')), [
     error(5, 52, 'tools.book.parameters: not a valid JSON Schema: schema is invalid: data/type must be equal to one of the allowed values, data/type must be array, data/type must match a schema in anyOf'),
+  ]);
+});
+
+t.test('limits.rate, logging and reload: bad values point at their keys', async (t) => {
+  const source = yaml(
+    'version: 1',
+    ...SECRETS,
+    'limits:',
+    '  rate:',
+    '    global: { max: 0, window: 1s }',
+    '    per_assistant: { window: 1s }',
+    '    per_ip: { max: 1 }',
+    'logging: { payloads: "yes" }',
+    'reload: { pin_calls: soon }',
+  );
+  t.strictSame(diagnosticsOf(t, source).map((d) => `${d.line}:${d.col} ${d.message}`), [
+    '6:20 limits.rate.global.max: Too small: expected number to be >=1',
+    '7:20 limits.rate.per_assistant.max: missing required key "max"',
+    '8:5 limits.rate: unknown key "per_ip"; remove it or check its spelling',
+    '9:22 logging.payloads: Invalid input: expected boolean, received string',
+    '10:22 reload.pin_calls: expected a duration like 500ms, 3s, 1m, 2h, 7d or an integer of milliseconds, got "soon"',
   ]);
 });
