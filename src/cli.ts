@@ -1,9 +1,7 @@
 #!/usr/bin/env node
-// The hms-tool-router command: `serve` runs the gateway, `check` validates a routes file.
+// The hms-tool-router command: `serve` runs the gateway, `check` validates a routes file, and the
+// developer tools `send`, `explain` and `schema` test and document routes without the platform.
 
-import { runCheck } from './cli/check.js';
-import { runEvents } from './cli/events.js';
-import { runServe } from './cli/serve.js';
 import { VERSION } from './version.js';
 
 const usage = `Usage: hms-tool-router <command> [options]
@@ -11,7 +9,15 @@ const usage = `Usage: hms-tool-router <command> [options]
 Commands:
   serve [--routes FILE] [--port N] [--host H]   run the gateway (env ROUTES_FILE, PORT, HOST;
                                                 defaults ./routes.yaml, 8080, 0.0.0.0)
-  check [FILE]                                  validate a routes file and print its routes
+  check [FILE]                                  validate a routes file and print its routes;
+                                                warnings about likely mistakes go to stderr
+  send <event> [--tool NAME --args JSON]... [--url URL] [--secret S | --secret-env NAME]
+       [--call-id ID] [--from NUMBER] [--to NUMBER] [--file payload.json]
+                                                send a webhook signed like the platform's and
+                                                print the reply (send --help for the details)
+  explain --tool NAME [--assistant A | --to NUMBER] [--routes FILE]
+                                                which target a tool call goes to, and why
+  schema                                        print the JSON Schema of routes.yaml
   events list|retry|purge [...]                 inspect and act on the durable event outbox
                                                 (events --help for the options)
 
@@ -20,15 +26,22 @@ Options:
   --version    print the version
 `;
 
+// Each command loads only its own modules: `send` and `schema` start without the whole gateway.
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve':
-      return runServe(rest);
+      return (await import('./cli/serve.js')).runServe(rest);
     case 'check':
-      return runCheck(rest);
+      return (await import('./cli/check.js')).runCheck(rest);
     case 'events':
-      return runEvents(rest);
+      return (await import('./cli/events.js')).runEvents(rest);
+    case 'send':
+      return (await import('./cli/send.js')).runSend(rest);
+    case 'explain':
+      return (await import('./cli/explain.js')).runExplain(rest);
+    case 'schema':
+      return (await import('./cli/schema.js')).runSchema(rest);
     case '--version':
     case '-v':
       process.stdout.write(`${VERSION}\n`);

@@ -93,7 +93,16 @@ t.test('check: a small config prints OK, the route table, and its warning on std
       '',
     ].join('\n'),
   );
-  t.equal(result.stderr, `${file}:26:24 warning: timestamp_tolerance: 300 is 300 milliseconds; did you mean 300s?\n`);
+  // Value warnings first, then likely mistakes (src/config/lint.ts), each group in file order.
+  t.equal(
+    result.stderr,
+    [
+      `${file}:26:24 warning: timestamp_tolerance: 300 is 300 milliseconds; did you mean 300s?`,
+      `${file}:9:3 warning: ${noFallbackWarning('tools.lookup_contact', 'lookup contact')}`,
+      `${file}:14:7 warning: ${noFallbackWarning('assistants.sales.tools.lookup_contact', 'lookup contact')}`,
+      '',
+    ].join('\n'),
+  );
 });
 
 t.test('check: a config without routes says so', async (t) => {
@@ -103,6 +112,9 @@ t.test('check: a config without routes says so', async (t) => {
 });
 
 const DEMO_SECRET_WARNING = 'this is the demo secret from the shipped routes.yaml: anyone can sign requests with it. Set a real one (e.g. openssl rand -hex 32) before exposing the gateway';
+function noFallbackWarning(path: string, spoken: string): string {
+  return `${path} has no fallback: when its backend fails or is too slow the caller hears the built-in "The ${spoken} service did not answer in time."; add fallback: "…" to it, or defaults.fallback for every tool`;
+}
 
 t.test('check: the shipped routes.yaml, by name and by default', async (t) => {
   const shipped = parse(readFileSync(join(ROOT, 'routes.yaml'), 'utf8')) as { tools?: Record<string, unknown> };
@@ -110,8 +122,8 @@ t.test('check: the shipped routes.yaml, by name and by default', async (t) => {
     const result = await run(t, args);
     const shown = args[1] ?? './routes.yaml';
     t.equal(result.code, 0, `${args.join(' ')} exits 0`);
-    // As shipped it runs on the demo secret, and says so; nothing else is reported.
-    t.strictSame(result.stderr, `${shown}:9:13 warning: ${DEMO_SECRET_WARNING}\n`, 'only the demo-secret warning');
+    // As shipped it runs on the demo secret, and says so; nothing else (defaults.fallback covers every tool).
+    t.equal(result.stderr, `${shown}:10:13 warning: ${DEMO_SECRET_WARNING}\n`, 'only the demo-secret warning');
     const lines = result.stdout.split('\n');
     t.strictSame(lines.slice(0, 2), [`${shown}: OK`, ''], 'OK first');
     t.match(lines[2], /^SCOPE +TOOL \/ EVENT +TARGET$/, 'then the table header');
@@ -131,7 +143,13 @@ t.test('check: every examples/*.yaml is valid', async (t) => {
     const file = `examples/${name}`;
     const result = await run(t, ['check', file]);
     t.equal(result.code, 0, `${file} exits 0`);
-    t.ok(result.stderr.split('\n').filter(Boolean).every((line) => line.startsWith(`${file}:`) && line.endsWith(`warning: ${DEMO_SECRET_WARNING}`)), `${file}: only demo-secret warnings on stderr`);
+    t.ok(
+      result.stderr
+        .split('\n')
+        .filter(Boolean)
+        .every((line) => line.startsWith(`${file}:`) && line.endsWith(`warning: ${DEMO_SECRET_WARNING}`)),
+      `${file}: at most the demo-secret warning on stderr: ${result.stderr}`,
+    );
     t.ok(result.stdout.startsWith(`${file}: OK\n\nSCOPE `), `${file}: OK and a route table`);
   }
 });
@@ -240,6 +258,9 @@ t.test('--help prints the usage and exits 0', async (t) => {
   t.ok(result.stdout.startsWith('Usage: hms-tool-router <command> [options]\n'), result.stdout);
   t.match(result.stdout, /\n {2}serve \[--routes FILE\]/);
   t.match(result.stdout, /\n {2}check \[FILE\]/);
+  t.match(result.stdout, /\n {2}send <event> \[--tool NAME --args JSON\]\.\.\. \[--url URL\] \[--secret S \| --secret-env NAME\]\n/);
+  t.match(result.stdout, /\n {2}explain --tool NAME \[--assistant A \| --to NUMBER\] \[--routes FILE\]\n/);
+  t.match(result.stdout, /\n {2}schema {2,}print the JSON Schema of routes\.yaml\n/);
 });
 
 t.test('--version prints the package.json version', async (t) => {
@@ -258,7 +279,7 @@ function escape(text: string): string {
 /** A valid config whose secret is long enough not to draw a weak-secret warning. */
 const CLI_SECRET = 'cli-test-secret-0123456789';
 const routesFor = (toolUrl: string): string =>
-  yaml('version: 1', 'account:', `  secrets: [${CLI_SECRET}]`, 'tools:', `  slow: { url: "${toolUrl}" }`);
+  yaml('version: 1', 'account:', `  secrets: [${CLI_SECRET}]`, 'tools:', `  slow: { url: "${toolUrl}", fallback: "The slow service is busy." }`);
 /** An address nothing on this machine can bind (TEST-NET-1): if serve used it, it would fail rather than listen. */
 const UNBINDABLE_HOST = '192.0.2.1';
 

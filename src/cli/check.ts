@@ -1,5 +1,5 @@
 // `hms-tool-router check [FILE]`: validate a routes file without starting; print its routes on
-// success, every problem as FILE:LINE:COL on failure.
+// success, every problem as FILE:LINE:COL on failure, and likely mistakes as warnings (exit 0).
 
 import { ConfigError, formatDiagnostic, loadConfigFile } from '../config/load.js';
 import { formatDuration } from '../config/units.js';
@@ -28,11 +28,14 @@ export async function runCheck(argv: string[]): Promise<number> {
   }
 }
 
+/** Method and URL as written, placeholders kept; query values can hold tokens substituted from the environment, so only their keys show. */
+export function maskedAddress(target: CompiledTarget): string {
+  return `${target.method} ${target.origin}${target.pathTemplate.replace(/=([^&#]*)/g, '=…')}`;
+}
+
 function describe(target: CompiledTarget, policy?: ToolPolicy): string {
   const via = target.label === target.origin ? '' : ` (upstream ${target.label})`;
-  // Query values can hold tokens substituted from the environment: show the keys only.
-  const path = target.pathTemplate.replace(/=([^&#]*)/g, '=…');
-  return `${target.method} ${target.origin}${path}${via}, timeout ${formatDuration(target.timeoutMs)}${policy ? toolNotes(policy) : ''}`;
+  return `${maskedAddress(target)}${via}, timeout ${formatDuration(target.timeoutMs)}${policy ? toolNotes(policy) : ''}`;
 }
 
 function toolNotes(policy: ToolPolicy): string {

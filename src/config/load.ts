@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { LineCounter, parse, parseDocument, visit, isMap, isSeq, isPair, isScalar, type Document, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
+import { lintConfig } from './lint.js';
 import { configSchema, type Config } from './schema.js';
 
 export interface Diagnostic {
@@ -35,20 +36,31 @@ export function formatDiagnostic(d: Diagnostic): string {
   return `${where} ${d.severity === 'warning' ? 'warning: ' : ''}${d.message}`;
 }
 
-export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
-  let source: string;
+export interface ParseOptions {
+  /**
+   * Also warn about likely mistakes (lint.ts): on when a file is loaded (check, serve), off by
+   * default for parseConfig, whose callers parse deliberately small fragments.
+   */
+  lint?: boolean;
+}
+
+export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env, options: ParseOptions = { lint: true }): Promise<LoadedConfig> {
+  return parseConfig(await readRoutesFile(file), file, env, options);
+}
+
+/** The file's text; a file that cannot be read is a ConfigError like any other problem. */
+export async function readRoutesFile(file: string): Promise<string> {
   try {
-    source = await readFile(file, 'utf8');
+    return await readFile(file, 'utf8');
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found; check the path (or ROUTES_FILE)' : (err as Error).message;
     throw new ConfigError([{ file, line: 0, col: 0, severity: 'error', message: `cannot read routes file: ${reason}` }]);
   }
-  return parseConfig(source, file, env);
 }
 
 const placeholder = /\$\{([^}]*)\}/g;
 
-export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv = process.env, options: ParseOptions = {}): LoadedConfig {
   const lines = new LineCounter();
   const at = (offset: number | undefined) => {
     const pos = lines.linePos(offset ?? 0);
@@ -121,6 +133,10 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
   const tolerance = doc.getIn(['security', 'timestamp_tolerance'], true) as YamlNode | undefined;
   if (isScalar(tolerance) && typeof tolerance.value === 'number' && tolerance.value < 1000) {
     warnings.push({ ...error(tolerance.range?.[0], ''), severity: 'warning', message: `timestamp_tolerance: ${tolerance.value} is ${tolerance.value} milliseconds; did you mean ${tolerance.value}s?` });
+  }
+  if (options.lint === true) {
+    const lint = lintConfig(parsed.data).map((finding): Diagnostic => ({ ...error(keyOffset(doc, finding.path), finding.message), severity: 'warning' }));
+    warnings.push(...sortDiagnostics(lint));
   }
   return { config: parsed.data, warnings, file };
 }
@@ -202,6 +218,15 @@ function locate(doc: Document, path: readonly PathSegment[]): { node: YamlNode |
     }
   }
   return { node: (node ?? keyNode) as YamlNode | undefined, keyNode, found };
+}
+
+/** Where the key at the end of `path` is written; the nearest written ancestor's when an alias or merge key hides it. */
+function keyOffset(doc: Document, path: readonly PathSegment[]): number | undefined {
+  for (let length = path.length; length > 0; length--) {
+    const { keyNode, found } = locate(doc, path.slice(0, length));
+    if (found && keyNode?.range) return keyNode.range[0];
+  }
+  return undefined;
 }
 
 function dotted(path: readonly PathSegment[]): string {
