@@ -15,6 +15,7 @@ import { buildToolRequest, type CallContext } from './outbound.js';
 import type { RouteTable, Scope, ToolRoute } from './routing.js';
 import type { SharedState } from './state/memory-store.js';
 import { normaliseToolReply } from './tool-reply.js';
+import type { GatewayMetrics, ToolCallOutcome } from './metrics.js';
 import { limitValue } from './truncate.js';
 import type { HealthRegistry } from './upstream-health.js';
 
@@ -30,12 +31,27 @@ export interface ToolCallDeps {
   shared: SharedState;
   now: () => number;
   logger: Logger;
+  metrics?: GatewayMetrics | undefined;
   random?: () => number;
+}
+
+/** One call's entry, and what happened, for the metrics. */
+interface Answered {
+  entry: ToolResultEntry;
+  outcome: ToolCallOutcome;
+  /** Set when the entry is a fallback sentence. */
+  fallback?: FallbackReason;
+}
+
+/** A tool that is not in routes.yaml is counted as `unknown`: the platform cannot grow label sets. */
+function toolLabel(name: string, route: { level: string } | undefined): string {
+  return route === undefined || route.level === 'fallback' ? 'unknown' : name;
 }
 
 export function createToolCallRunner(deps: ToolCallDeps) {
   const { config, table, now, logger, health, delivery } = deps;
-  const runAttempts = createAttemptRunner(deps);
+  const { metrics } = deps;
+  const runAttempts = createAttemptRunner({ ...deps, ...(metrics ? { observeDuration: metrics.upstreamDuration } : {}) });
   const pickFallback = createFallbackPicker({ ttlMs: config.idempotency.ttl });
   const onSharedError = (err: Error) => logger.warn({ reason: err.message }, 'shared store unavailable: answering from this replica alone');
   const ledger = createLedger(deps.shared.keyValue<{ result: unknown }>('ledger'), config.idempotency.ttl, onSharedError);
@@ -61,25 +77,27 @@ export function createToolCallRunner(deps: ToolCallDeps) {
     forwardedPerCall.add(callId, -1, config.idempotency.ttl).catch((err: unknown) => onSharedError(err as Error));
   }
 
-  function fallback(id: string | number, route: ToolRoute, reason: FallbackReason, tool: string, ctx: CallContext, builtIn?: string): ToolResultEntry {
-    return { tool_call_id: id, ...pickFallback(route.policy.fallbacks, reason, tool, ctx.callId, builtIn) };
+  function fallback(id: string | number, route: ToolRoute & { level: string }, reason: FallbackReason, tool: string, ctx: CallContext, builtIn?: string): Answered {
+    return { entry: { tool_call_id: id, ...pickFallback(route.policy.fallbacks, reason, tool, ctx.callId, builtIn) }, outcome: reason, fallback: reason };
   }
 
   /**
    * Everything after the checks: the attempts and what their reply means. `succeeded` is true
    * only for a real result (or an accepted async hand-off): that is what the ledger remembers.
    */
-  async function callBackend(call: ToolCall & { name: string }, args: Record<string, unknown>, route: ToolRoute & { level: string }, envelope: Envelope, ctx: CallContext, cutoffAt: number, signal: AbortSignal, key: string | undefined): Promise<{ entry: ToolResultEntry; succeeded: boolean }> {
-    const failed = (entry: ToolResultEntry) => ({ entry, succeeded: false });
+  async function callBackend(call: ToolCall & { name: string }, args: Record<string, unknown>, route: ToolRoute & { level: string }, envelope: Envelope, ctx: CallContext, cutoffAt: number, signal: AbortSignal, key: string | undefined): Promise<Answered & { succeeded: boolean }> {
+    const failed = (answered: Answered) => ({ ...answered, succeeded: false });
     const { target, policy } = route;
     const id = call.id;
     const built = buildToolRequest(target, call, args, envelope, ctx, now());
     if (!built.ok) {
-      return failed(
-        'missing' in built
-          ? { tool_call_id: id, error: `The tool ${call.name} needs the argument "${built.missing}".` }
-          : { tool_call_id: id, error: `The argument "${built.invalid}" of ${call.name} is not a valid value.` },
-      );
+      return failed({
+        entry:
+          'missing' in built
+            ? { tool_call_id: id, error: `The tool ${call.name} needs the argument "${built.missing}".` }
+            : { tool_call_id: id, error: `The argument "${built.invalid}" of ${call.name} is not a valid value.` },
+        outcome: 'invalid_arguments',
+      });
     }
     if (policy.sideEffects && key !== undefined) built.request.headers['idempotency-key'] = key;
     const log = { call_id: ctx.logId, tool: call.name, tool_call_id: id, upstream: target.label, matched: route.level };
@@ -93,9 +111,9 @@ export function createToolCallRunner(deps: ToolCallDeps) {
       } catch (err) {
         refundForward(ctx.callId);
         logger.error({ ...log, reason: (err as Error).message }, 'async tool call not accepted: the outbox store is unavailable');
-        return failed({ tool_call_id: id, error: `The ${spokenName(call.name)} request could not be taken right now.` });
+        return failed({ entry: { tool_call_id: id, error: `The ${spokenName(call.name)} request could not be taken right now.` }, outcome: 'error' });
       }
-      return { entry: { tool_call_id: id, result: policy.asyncResponse }, succeeded: true };
+      return { entry: { tool_call_id: id, result: policy.asyncResponse }, outcome: 'ok', succeeded: true };
     }
 
     const upstreamHealth = health.healthOf(target.label);
@@ -119,6 +137,8 @@ export function createToolCallRunner(deps: ToolCallDeps) {
       // 5xx and unreadable replies are breaker failures; a 4xx or a well-formed {error} is not.
       isFailure: (response) => response.status >= 500 || (response.status >= 200 && response.status < 300 && judge(response).kind === 'failed'),
       log,
+      span: ctx.span,
+      spanAttributes: { 'hms.tool': call.name, 'hms.tool_call_id': String(id), 'hms.upstream': target.label, 'hms.call_id': ctx.logId },
     });
     if (!outcome.ok) {
       if (!outcome.touchedNetwork) refundForward(ctx.callId);
@@ -129,18 +149,26 @@ export function createToolCallRunner(deps: ToolCallDeps) {
       logger.warn({ ...log, status: outcome.response.status, reason: 'error', detail: reply.detail }, 'tool call failed');
       return failed(fallback(id, route, 'error', call.name, ctx));
     }
-    if (reply.kind === 'error') return failed({ tool_call_id: id, error: reply.message });
-    return { entry: { tool_call_id: id, result: reply.value }, succeeded: true };
+    if (reply.kind === 'error') return failed({ entry: { tool_call_id: id, error: reply.message }, outcome: 'error' });
+    return { entry: { tool_call_id: id, result: reply.value }, outcome: 'ok', succeeded: true };
   }
 
-  async function runOne(call: ToolCall, scope: Scope, envelope: Envelope, ctx: CallContext, cutoffAt: number, signal: AbortSignal): Promise<ToolResultEntry> {
+  async function runOne(call: ToolCall, scope: Scope, envelope: Envelope, ctx: CallContext, cutoffAt: number, signal: AbortSignal, rateLimited: boolean): Promise<Answered & { route?: ToolRoute & { level: string } }> {
     const id = call.id;
-    if (call.name === undefined) return { tool_call_id: id, error: 'The tool call has no function name.' };
+    const error = (message: string, outcome: ToolCallOutcome = 'error'): Answered => ({ entry: { tool_call_id: id, error: message }, outcome });
+    if (call.name === undefined) return error('The tool call has no function name.');
     const name = call.name;
-    if (!call.args.ok) return { tool_call_id: id, error: `The arguments for ${name} could not be read: ${call.args.problem}.` };
-    const args = call.args.value;
     const route = table.lookupTool(scope, name);
-    if (!route) return { tool_call_id: id, error: `No route for tool ${name}.` };
+    if (!route) return error(`No route for tool ${name}.`);
+    // Over the webhook rate limit: a spoken answer, and nothing counts toward tool_calls_per_call.
+    if (rateLimited) return { ...fallback(id, route, 'rate_limited', name, ctx), route };
+    if (!call.args.ok) return { ...error(`The arguments for ${name} could not be read: ${call.args.problem}.`, 'invalid_arguments'), route };
+    const args = call.args.value;
+    return { ...(await runRouted({ ...call, name }, args, route, envelope, ctx, cutoffAt, signal)), route };
+  }
+
+  async function runRouted(call: ToolCall & { name: string }, args: Record<string, unknown>, route: ToolRoute & { level: string }, envelope: Envelope, ctx: CallContext, cutoffAt: number, signal: AbortSignal): Promise<Answered> {
+    const { id, name } = call;
     const { policy } = route;
 
     const problem = policy.checkArguments?.(args);
@@ -156,39 +184,55 @@ export function createToolCallRunner(deps: ToolCallDeps) {
     if (claim) {
       if ('replay' in claim) {
         logger.info({ call_id: ctx.logId, tool: name, tool_call_id: id, outcome: 'replayed' }, 'tool call replayed from the ledger');
-        return { tool_call_id: id, result: claim.replay.result };
+        return { entry: { tool_call_id: id, result: claim.replay.result }, outcome: 'replayed' };
       }
       if ('join' in claim) {
         logger.info({ call_id: ctx.logId, tool: name, tool_call_id: id, outcome: 'joined' }, 'tool call joined an identical one in flight');
         const joined = await untilDeadline(claim.join, signal);
         // A joiner hears what the call it joined heard.
-        if (joined && 'result' in joined) return { tool_call_id: id, result: joined.result };
-        if (joined && 'answer' in joined) return { tool_call_id: id, ...joined.answer };
+        if (joined && 'result' in joined) return { entry: { tool_call_id: id, result: joined.result }, outcome: 'replayed' };
+        if (joined && 'answer' in joined) return { entry: { tool_call_id: id, ...joined.answer }, outcome: 'error' };
         return fallback(id, route, joined === undefined ? 'timeout' : 'error', name, ctx);
       }
     }
 
-    const running = callBackend({ ...call, name }, args, route, envelope, ctx, cutoffAt, signal, key);
+    const running = callBackend(call, args, route, envelope, ctx, cutoffAt, signal, key);
     if (claim && 'run' in claim) claim.run(running.then(asLedgerOutcome));
     const done = await untilDeadline(running, signal);
-    return done?.entry ?? fallback(id, route, 'timeout', name, ctx);
+    return done ?? fallback(id, route, 'timeout', name, ctx);
   }
 
-  return async function runToolCalls(calls: ToolCall[], scope: Scope, envelope: Envelope, ctx: CallContext, cutoffAt: number): Promise<{ results: ToolResultEntry[] }> {
+  return async function runToolCalls(calls: ToolCall[], scope: Scope, envelope: Envelope, ctx: CallContext, cutoffAt: number, rateLimited = false): Promise<{ results: ToolResultEntry[] }> {
     // One signal for the whole webhook: at the cut-off every call still running gets its fallback
     // and its upstream request is aborted (unless the tool continues after the deadline).
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), Math.max(0, cutoffAt - now()));
     try {
-      const entries = await Promise.all(calls.map((call) => runOne(call, scope, envelope, ctx, cutoffAt, deadline.signal)));
-      return { results: entries.map((entry) => limitEntry(entry, config.limits.result, ctx, logger)) };
+      const answered = await Promise.all(calls.map((call) => runOne(call, scope, envelope, ctx, cutoffAt, deadline.signal, rateLimited)));
+      if (metrics) {
+        // Counted once per call, here: a call cut at the deadline may also have failed inside.
+        for (const [i, { outcome, route, fallback: reason }] of answered.entries()) {
+          const tool = toolLabel(calls[i]!.name ?? '', route);
+          metrics.toolCall(tool, route?.target.label ?? 'none', outcome);
+          if (reason !== undefined) metrics.fallback(tool, reason);
+        }
+      }
+      const results = answered.map(({ entry }) => limitEntry(entry, config.limits.result, ctx, logger));
+      // What was asked and answered is personal data: logged only with logging.payloads: true.
+      if (config.logging.payloads) {
+        results.forEach((entry, i) => {
+          const call = calls[i]!;
+          logger.info({ call_id: ctx.logId, tool: call.name, tool_call_id: entry.tool_call_id, arguments: call.args.ok ? call.args.value : undefined, ...('result' in entry ? { result: entry.result } : { error: entry.error }) }, 'tool call payload');
+        });
+      }
+      return { results };
     } finally {
       clearTimeout(timer);
     }
   };
 }
 
-function asLedgerOutcome({ entry, succeeded }: { entry: ToolResultEntry; succeeded: boolean }): LedgerOutcome {
+function asLedgerOutcome({ entry, succeeded }: Answered & { succeeded: boolean }): LedgerOutcome {
   if (succeeded && 'result' in entry) return { result: entry.result };
   return { answer: 'result' in entry ? { result: entry.result } : { error: entry.error } };
 }

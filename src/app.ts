@@ -1,8 +1,9 @@
-// Builds the gateway as a fastify instance from a validated config, without listening: the
-// route table, connection pools, forwarder, durable outbox and HTTP plugins, wired together.
+// Builds the gateway as a fastify instance from a validated config, without listening: routes
+// versions (reloadable), connection pools, forwarder, durable outbox, metrics, tracing and the
+// HTTP plugins, wired together. `app.gateway` applies a new config to the running app.
 
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import { createDispatcher } from './dispatch.js';
 import { errorBody } from './errors.js';
@@ -12,10 +13,16 @@ import { openOutboxStore, type OutboxStore } from './events/outbox-store.js';
 import { createForwarder } from './forward.js';
 import { installErrorHandling } from './http/error-handler.js';
 import { healthPlugin } from './http/health.js';
-import { webhookPlugin } from './http/webhook.js';
+import { metricsPlugin } from './http/metrics.js';
+import { installRateLimits } from './http/rate-limit.js';
+import { webhookPlugin, type Dispatch } from './http/webhook.js';
+import { createLogger } from './logging.js';
+import { createMetrics } from './metrics.js';
+import { createRouteVersions } from './route-versions.js';
 import { buildRouteTable } from './routing.js';
 import { createMemoryState } from './state/memory-store.js';
-import { createRedisState } from './state/redis-store.js';
+import type { CompiledTarget } from './target.js';
+import { createPropagatingTracer, type Tracer } from './trace-context.js';
 import { createHealthRegistry } from './upstream-health.js';
 import { createUpstreamPools } from './upstream-pools.js';
 
@@ -25,8 +32,30 @@ export interface AppOptions {
   /** Milliseconds since the epoch; tests pass a fixed clock for signatures. */
   now?: () => number;
   /** Replaces the durable outbox (tests of the webhook path that need no store). */
-  delivery?: EventDelivery & { problem?: () => string | undefined };
+  delivery?: EventDelivery & { problem?: () => string | undefined; counts?: () => { pending: number; dead: number } | undefined };
+  /** W3C propagation by default; server.ts passes an OpenTelemetry exporter when configured. */
+  tracer?: Tracer;
 }
+
+/** What the running app offers besides HTTP: hot reload of routes.yaml. */
+export interface GatewayControl {
+  /** Makes a validated config the routes for new calls; calls in progress keep theirs. Returns the new version. */
+  applyConfig(config: Config): number;
+  /** Counts a reload that was refused (invalid or unreadable file). */
+  reloadFailed(): void;
+  version(): number;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    gateway: GatewayControl;
+  }
+}
+
+/** Keys read once at start: a reload that changes them says so, and they apply after a restart. */
+const RESTART_KEYS = ['store', 'delivery', 'logging'] as const;
+/** Unused pools close once no version in use needs them; pins expire, so look again now and then. */
+const POOL_SWEEP_MS = 60_000;
 
 /** Opens the outbox store, or says why it cannot: the gateway then still serves tool calls. */
 function openStore(path: string): OutboxStore | Error {
@@ -39,17 +68,27 @@ function openStore(path: string): OutboxStore | Error {
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config } = options;
-  const logger = options.logger ?? pino({ level: 'info' });
+  const logger = options.logger ?? createLogger({ payloads: config.logging.payloads });
   const now = options.now ?? Date.now;
+  const tracer = options.tracer ?? createPropagatingTracer();
 
-  const table = buildRouteTable(config);
-  const pools = createUpstreamPools(table.origins);
+  const pools = createUpstreamPools(buildRouteTable(config).origins);
   const forward = createForwarder(pools.dispatcherFor, now);
+  const health = createHealthRegistry(config, now);
+  // Several replicas share the ledger, replay cache, per-call counters and rate limits through Redis.
+  // ioredis is loaded only when used: it costs memory and start time otherwise.
+  const shared =
+    config.store.redis !== undefined
+      ? (await import('./state/redis-store.js')).createRedisState(config.store.redis, (err) => logger.warn({ reason: err.message }, 'redis connection problem'))
+      : createMemoryState();
+
+  // The outbox resolves a stored delivery's target in the routes in force when it is sent.
+  let currentTargets: (id: string) => CompiledTarget | undefined = () => undefined;
   const delivery =
     options.delivery ??
     createOutbox({
       store: openStore(config.store.path),
-      resolveTarget: (id) => table.targets.get(id),
+      resolveTarget: (id) => currentTargets(id),
       forward,
       now,
       logger,
@@ -65,10 +104,22 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     });
   const storeProblem = () => delivery.problem?.();
   if (storeProblem()) logger.error({ reason: storeProblem() }, 'events will be refused with 503 until the outbox store can be opened; tool calls are still served');
-  const health = createHealthRegistry(config, now);
-  // Several replicas share the ledger, replay cache and per-call counters through Redis.
-  const shared = config.store.redis !== undefined ? createRedisState(config.store.redis, (err) => logger.warn({ reason: err.message }, 'redis connection problem')) : createMemoryState();
-  const dispatch = createDispatcher({ config, table, forward, now, logger, delivery, health, shared });
+
+  const metrics = createMetrics({ breakerStates: () => health.states(), outboxCounts: () => delivery.counts?.() });
+  const versions = createRouteVersions<Dispatch>(config, (versionConfig, number) => {
+    const table = buildRouteTable(versionConfig);
+    return { number, config: versionConfig, table, dispatch: createDispatcher({ config: versionConfig, table, forward, now, logger, delivery, health, shared, metrics }) };
+  });
+  currentTargets = (id) => versions.current().table.targets.get(id);
+  metrics.configVersion(1);
+
+  let closing = false;
+  const releaseUnusedPools = () => {
+    const origins = new Set<string>();
+    for (const version of versions.inUse()) for (const origin of version.table.origins) origins.add(origin);
+    pools.retain(origins).catch((err: unknown) => logger.warn({ reason: (err as Error).message }, 'closing an unused upstream pool failed'));
+  };
+  const sweep = setInterval(releaseUnusedPools, Math.min(POOL_SWEEP_MS, config.reload.pin_calls)).unref();
 
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -84,23 +135,53 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       void (reply as FastifyReply).code(400).send(errorBody('GW_ERR_BAD_REQUEST', 'The request URL could not be read. POST webhooks to /webhook or /webhook/<assistant>.'));
     },
   });
+  app.decorate('gateway', {
+    applyConfig(next: Config): number {
+      const running = versions.current().config;
+      const needRestart = [...RESTART_KEYS, 'limits.body' as const].filter((key) =>
+        key === 'limits.body' ? next.limits.body !== running.limits.body : JSON.stringify(next[key]) !== JSON.stringify(config[key]),
+      );
+      if (needRestart.length > 0) logger.warn({ keys: needRestart }, 'these settings changed and take effect at the next restart');
+      health.reconfigure(next);
+      const version = versions.apply(next);
+      metrics.configVersion(version.number);
+      releaseUnusedPools();
+      return version.number;
+    },
+    reloadFailed: () => metrics.reloadFailed(),
+    version: () => versions.current().number,
+  } satisfies GatewayControl);
+
   installErrorHandling(app);
-  await app.register(healthPlugin, { problem: storeProblem });
-  await app.register(webhookPlugin, { config, table, dispatch, now });
+  const rateLimit = await installRateLimits(app, shared.redis);
+  await app.register(healthPlugin, {
+    problems: () => {
+      const reasons: string[] = [];
+      if (closing) reasons.push('shutting down: finishing requests in flight');
+      const problem = storeProblem();
+      if (problem !== undefined) reasons.push(problem);
+      return reasons;
+    },
+  });
+  await app.register(metricsPlugin, { registry: metrics.registry });
+  await app.register(webhookPlugin, { versions, now, metrics, tracer, rateLimit });
 
   // Once shutdown starts, replies to requests still in flight close their keep-alive socket, so
   // close() does not wait for idle clients to hang up.
-  let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onSend', async (_request, reply) => {
+  // A callback hook: an async one costs a promise on every reply.
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
+    done(null, payload);
   });
   app.addHook('onClose', async () => {
+    clearInterval(sweep);
     await delivery.close();
     await pools.close();
     await shared.close();
+    await tracer.close();
   });
 
   if (config.security.allow_unsigned) {

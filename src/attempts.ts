@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { FailureReason, ForwardOptions, UpstreamRequest, UpstreamResponse, UpstreamResult } from './forward.js';
 import type { CompiledTarget } from './target.js';
+import type { SpanAttributes, TraceSpan } from './trace-context.js';
 import type { ToolPolicy } from './tool-policy.js';
 import type { UpstreamHealth } from './upstream-health.js';
 
@@ -24,12 +25,18 @@ export interface AttemptsInput {
   /** True when a reply counts as a breaker failure although it arrived (5xx, unreadable). */
   isFailure: (response: UpstreamResponse) => boolean;
   log: Record<string, unknown>;
+  /** The webhook's span: each attempt is a child span, and its id is the upstream's parent id. */
+  span?: TraceSpan | undefined;
+  /** Attributes each attempt's span carries (tool, tool call id, upstream). */
+  spanAttributes?: SpanAttributes;
 }
 
 export interface AttemptsDeps {
   forward: (request: UpstreamRequest, options: ForwardOptions) => Promise<UpstreamResult>;
   now: () => number;
   logger: Logger;
+  /** Receives every attempt's duration, by upstream label. */
+  observeDuration?: (upstream: string, ms: number) => void;
   /** 0..1; replaced in tests to make jitter predictable. */
   random?: () => number;
 }
@@ -42,29 +49,36 @@ export function createAttemptRunner(deps: AttemptsDeps) {
   const { forward, now, logger } = deps;
   const random = deps.random ?? Math.random;
 
-  /** One attempt, with its own abort switch (a hedge aborts the slower one). */
-  function attempt(input: AttemptsInput, number: number, timeoutMs: number, abort: AbortSignal) {
-    const headers = { ...input.request.headers, 'x-deadline-ms': String(Math.floor(timeoutMs)) };
-    const signal = input.signal ? AbortSignal.any([input.signal, abort]) : abort;
-    return forward({ ...input.request, headers }, { timeoutMs, signal }).then((result) => {
-      if (abort.aborted) return result; // a hedging loser: neither logged nor counted
+  /** One attempt; `abort` is its own switch when a hedge may race it (the slower one is aborted). */
+  function attempt(input: AttemptsInput, number: number, timeoutMs: number, abort?: AbortSignal) {
+    const headers: Record<string, string> = { ...input.request.headers, 'x-deadline-ms': String(Math.floor(timeoutMs)) };
+    const span = input.span?.child(`${input.request.method} ${input.target.label}`, { ...input.spanAttributes, 'hms.attempt': number });
+    if (span) {
+      headers.traceparent = span.traceparent;
+      if (span.tracestate !== undefined) headers.tracestate = span.tracestate;
+    }
+    return forward({ ...input.request, headers }, { timeoutMs, signal: input.signal, cancel: abort }).then((result) => {
+      span?.end(result.ok ? { status: result.status, ...(result.status >= 500 ? { error: `HTTP ${result.status}` } : {}) } : { error: abort?.aborted ? 'hedge lost' : result.reason });
+      if (abort?.aborted) return result; // a hedging loser: neither logged nor counted
+      deps.observeDuration?.(input.target.label, result.elapsedMs);
       const failed = !result.ok || input.isFailure(result);
       input.health.breaker.record({ failed, latencyMs: result.elapsedMs });
       // "Recent latency" is that of real answers: 2xx replies that could be used.
       if (!failed && result.ok && result.status < 300) input.health.latency.add(result.elapsedMs);
-      const fields = { ...input.log, attempt: number, ms: result.elapsedMs, timeout_ms: Math.floor(timeoutMs) };
-      if (result.ok) logger.info({ ...fields, status: result.status, outcome: failed ? 'error' : 'ok' }, 'upstream attempt');
-      else logger.warn({ ...fields, reason: result.reason, detail: result.detail }, 'upstream attempt');
+      const ms = result.elapsedMs;
+      const timeout_ms = Math.floor(timeoutMs);
+      if (result.ok) logger.info({ ...input.log, attempt: number, ms, timeout_ms, status: result.status, outcome: failed ? 'error' : 'ok' }, 'upstream attempt');
+      else logger.warn({ ...input.log, attempt: number, ms, timeout_ms, reason: result.reason, detail: result.detail }, 'upstream attempt');
       return result;
     });
   }
 
   /** The first attempt, plus a hedge when it is slow; the first real answer wins. */
   async function attemptWithHedge(input: AttemptsInput, number: number, timeoutMs: number): Promise<{ result: UpstreamResult; attempts: number }> {
+    const hedgeMs = input.policy.hedgeMs;
+    if (hedgeMs === undefined || !input.policy.repeatable || hedgeMs >= timeoutMs) return { result: await attempt(input, number, timeoutMs), attempts: 1 };
     const first = new AbortController();
     const firstResult = attempt(input, number, timeoutMs, first.signal);
-    const hedgeMs = input.policy.hedgeMs;
-    if (hedgeMs === undefined || !input.policy.repeatable || hedgeMs >= timeoutMs) return { result: await firstResult, attempts: 1 };
 
     let timer: NodeJS.Timeout | undefined;
     const hedgeDue = new Promise<'hedge'>((resolve) => {

@@ -5,7 +5,7 @@
 import type { ToolCallDeps } from './aggregate.js';
 import { createToolCallRunner } from './aggregate.js';
 import type { Config } from './config/schema.js';
-import { callIdOf, phoneNumberOf, toolCallsOf, type Envelope } from './envelope.js';
+import { callIdOf, toolCallsOf, type Envelope } from './envelope.js';
 import { GatewayError } from './errors.js';
 import type { EventDelivery, EventJob } from './events/delivery.js';
 import { buildEventRequest, type CallContext } from './outbound.js';
@@ -14,6 +14,7 @@ import type { CompiledTarget } from './target.js';
 import { isPlainObject } from './tool-reply.js';
 import { maskPhoneNumbers } from './redact.js';
 import { createReplayCache } from './replay-cache.js';
+import type { TraceSpan } from './trace-context.js';
 
 export interface DispatchDeps extends ToolCallDeps {
   config: Config;
@@ -21,15 +22,17 @@ export interface DispatchDeps extends ToolCallDeps {
 }
 
 export interface Inbound {
-  /** The scope of the endpoint that was called: an assistant's, or the account's. */
+  /** The assistant's scope (from the URL, or on POST /webhook from the phone number), or the account's. */
   scope: Scope;
-  /** True for POST /webhook: the assistant may then be picked by phone number. */
-  accountEndpoint: boolean;
   envelope: Envelope;
   raw: Buffer;
   receivedAt: number;
   /** Set for signed requests: identifies a byte-identical repeat (see replay-cache.ts). */
   replayKey?: string | undefined;
+  /** The webhook's trace span; upstream requests become its children. */
+  span?: TraceSpan | undefined;
+  /** Over limits.rate: tool calls get the rate_limited fallback and call nothing. */
+  rateLimited?: boolean;
 }
 
 export interface Dispatched {
@@ -65,7 +68,11 @@ export function createDispatcher(deps: DispatchDeps) {
     const request = buildEventRequest(target, raw, ctx, now());
     // Like a tool's backend, the assistant backend is told how long it has.
     request.headers['x-deadline-ms'] = String(Math.max(0, Math.floor(timeoutMs)));
+    const span = ctx.span?.child(`${target.method} ${target.label}`, { 'hms.call_id': ctx.logId, 'hms.upstream': target.label });
+    if (span) request.headers.traceparent = span.traceparent;
     const outcome = await forward(request, { timeoutMs });
+    span?.end(outcome.ok ? { status: outcome.status } : { error: outcome.reason });
+    deps.metrics?.upstreamDuration(target.label, outcome.elapsedMs);
     const log = { call_id: ctx.logId, event: ctx.event, assistant: ctx.assistant, upstream: target.label, ms: outcome.elapsedMs };
     if (!outcome.ok) {
       logger.warn({ ...log, reason: outcome.reason, detail: outcome.detail }, 'assistant-request failed');
@@ -98,15 +105,15 @@ export function createDispatcher(deps: DispatchDeps) {
   async function answer(inbound: Inbound): Promise<Dispatched> {
     const { envelope, raw, receivedAt } = inbound;
     const event = envelope.message.type;
-    const scope = (inbound.accountEndpoint ? table.scopeForPhoneNumber(phoneNumberOf(envelope)) : undefined) ?? inbound.scope;
+    const { scope } = inbound;
     const callId = callIdOf(envelope);
-    const ctx: CallContext = { callId, logId: callId === undefined ? undefined : maskPhoneNumbers(callId), assistant: scope.assistant, event };
+    const ctx: CallContext = { callId, logId: callId === undefined ? undefined : maskPhoneNumbers(callId), assistant: scope.assistant, event, span: inbound.span };
     const deadlineAt = deadlineFor(config, event, receivedAt);
 
     switch (event) {
       case 'tool-calls': {
         const calls = toolCallsOf(envelope);
-        return { body: await runToolCalls(calls, scope, envelope, ctx, deadlineAt! - REPLY_RESERVE_MS), ctx, deadlineAt };
+        return { body: await runToolCalls(calls, scope, envelope, ctx, deadlineAt! - REPLY_RESERVE_MS, inbound.rateLimited), ctx, deadlineAt };
       }
       case 'assistant-request': {
         const route = scope.assistantRequest;
@@ -141,7 +148,8 @@ export function createDispatcher(deps: DispatchDeps) {
       return { ...first, deadlineAt: undefined, replayed: true };
     }
     const reply = answer(inbound);
-    claim.first(reply);
+    // Kept for as long as a copy can arrive: the reply and the call's ids only, not its trace span.
+    claim.first(reply.then(({ body, ctx, deadlineAt }) => ({ body, ctx: { callId: ctx.callId, logId: ctx.logId, assistant: ctx.assistant, event: ctx.event }, deadlineAt })));
     return reply;
   };
 }

@@ -38,6 +38,8 @@ export interface ForwardOptions {
   timeoutMs: number;
   /** Cancels the request from outside (the caller's own deadline); counted as a timeout. */
   signal?: AbortSignal | undefined;
+  /** A second switch (a hedge cancels its slower twin); cheaper than merging with AbortSignal.any. */
+  cancel?: AbortSignal | undefined;
   maxResponseBytes?: number;
 }
 
@@ -58,13 +60,14 @@ export function createForwarder(dispatcherFor: (origin: string) => Dispatcher, n
   return async function forwardRequest(request: UpstreamRequest, options: ForwardOptions): Promise<UpstreamResult> {
     const started = now();
     const elapsed = () => now() - started;
-    if (options.timeoutMs <= 0 || options.signal?.aborted) {
+    if (options.timeoutMs <= 0 || options.signal?.aborted || options.cancel?.aborted) {
       return { ok: false, reason: 'timeout', detail: 'no time left before the deadline', elapsedMs: 0 };
     }
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new DeadlineExceeded(`no reply within ${options.timeoutMs}ms`)), options.timeoutMs);
     const onOuterAbort = () => controller.abort(new DeadlineExceeded('the deadline of the event ran out'));
     options.signal?.addEventListener('abort', onOuterAbort, { once: true });
+    options.cancel?.addEventListener('abort', onOuterAbort, { once: true });
     try {
       const response = await dispatcherFor(request.origin).request({
         origin: request.origin,
@@ -85,6 +88,7 @@ export function createForwarder(dispatcherFor: (origin: string) => Dispatcher, n
     } finally {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onOuterAbort);
+      options.cancel?.removeEventListener('abort', onOuterAbort);
     }
   };
 }
@@ -93,18 +97,23 @@ function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-async function readBody(body: Dispatcher.ResponseData['body'], limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > limit) {
-      body.destroy();
-      throw new ResponseTooLarge(`reply larger than ${limit} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+/** The whole reply body, up to `limit` bytes; stream events rather than `for await`, which costs several times more per reply. */
+function readBody(body: Dispatcher.ResponseData['body'], limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    body.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        body.destroy();
+        reject(new ResponseTooLarge(`reply larger than ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    body.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    body.once('error', reject);
+  });
 }
 
 function describeFailure(err: unknown): { reason: FailureReason; detail: string } {

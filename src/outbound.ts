@@ -5,6 +5,7 @@ import type { Envelope, ToolCall } from './envelope.js';
 import type { UpstreamRequest } from './forward.js';
 import { signedHeaders } from './signature.js';
 import { requestPath, type CompiledTarget } from './target.js';
+import type { TraceSpan } from './trace-context.js';
 import { VERSION } from './version.js';
 
 export const USER_AGENT = `hms-tool-router/${VERSION}`;
@@ -15,6 +16,8 @@ export interface CallContext {
   logId: string | undefined;
   assistant: string | undefined;
   event: string;
+  /** The webhook's span: requests made for it carry its trace (each attempt as a child span). */
+  span?: TraceSpan | undefined;
 }
 
 /**
@@ -30,7 +33,14 @@ function baseHeaders(target: CompiledTarget, ctx: CallContext): Record<string, s
   const headers: Record<string, string> = { ...target.headers, 'content-type': 'application/json', 'user-agent': USER_AGENT };
   if (ctx.callId !== undefined) headers['x-call-id'] = headerSafe(ctx.callId);
   if (ctx.assistant !== undefined) headers['x-assistant'] = ctx.assistant;
+  Object.assign(headers, traceHeaders(ctx));
   return headers;
+}
+
+/** The webhook's trace context, so deliveries made later (even after a restart) join its trace. */
+export function traceHeaders(ctx: CallContext): Record<string, string> {
+  if (!ctx.span) return {};
+  return ctx.span.tracestate === undefined ? { traceparent: ctx.span.traceparent } : { traceparent: ctx.span.traceparent, tracestate: ctx.span.tracestate };
 }
 
 /** Envelopes and signed requests look like the platform's own: X-Webhook-Event, and a signature. */

@@ -1,7 +1,6 @@
 // A byte-identical signed webhook received again within the timestamp tolerance (a replay, or a
 // platform retry) gets the reply the first one got, without running anything twice.
 
-import { createHash } from 'node:crypto';
 import type { KeyValueStore } from './state/memory-store.js';
 
 export type ReplayClaim = { earlier: Promise<unknown> } | { first: (reply: Promise<unknown>) => void };
@@ -10,9 +9,12 @@ export interface ReplayCache {
   claim(key: string): Promise<ReplayClaim>;
 }
 
-/** Same endpoint, same timestamp, same bytes: the same signed request. */
-export function replayKey(scope: string, timestamp: string, raw: Buffer): string {
-  return createHash('sha256').update(`${scope}\u0000${timestamp}\u0000`).update(raw).digest('hex');
+/**
+ * Same endpoint and same verified signature: the same timestamp and bytes, so the same request.
+ * The HMAC already digested the body; hashing it again would cost as much once more.
+ */
+export function replayKey(scope: string, signatureDigest: string): string {
+  return `${scope}\u0000${signatureDigest}`;
 }
 
 export function createReplayCache(store: KeyValueStore<{ reply: unknown }>, ttlMs: number, onStoreError: (err: Error) => void = () => undefined): ReplayCache {

@@ -24,7 +24,8 @@ export interface VerifyInput {
   nowMs: number;
 }
 
-export type VerifyResult = { ok: true; signed: boolean } | { ok: false; code: ErrorCode; reason: string };
+/** `digest`: the verified signature (hex), which names this exact timestamp and body. */
+export type VerifyResult = { ok: true; signed: false } | { ok: true; signed: true; digest: string } | { ok: false; code: ErrorCode; reason: string };
 
 const hexPattern = /^[0-9a-f]{64}$/;
 const timestampPattern = /^\d{1,16}$/;
@@ -58,7 +59,7 @@ export function verifySignature(input: VerifyInput): VerifyResult {
   const received = Buffer.from(hex, 'hex');
   for (const secret of input.secrets) {
     const expected = createHmac('sha256', secret).update(`${timestamp}.`).update(input.body).digest();
-    if (timingSafeEqual(expected, received)) return { ok: true, signed: true };
+    if (timingSafeEqual(expected, received)) return { ok: true, signed: true, digest: hex };
   }
   return { ok: false, code: 'GW_ERR_SIGNATURE_INVALID', reason: `no configured secret matched (tried ${input.secrets.length})` };
 }

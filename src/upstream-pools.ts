@@ -1,10 +1,12 @@
 // One keep-alive undici Pool per upstream origin, made up front from the route table so the hot
-// path never builds one, and closed together when the gateway stops.
+// path never builds one; after a reload, pools no route uses any more close once they drain.
 
 import { Pool, type Dispatcher } from 'undici';
 
 export interface UpstreamPools {
   dispatcherFor(origin: string): Dispatcher;
+  /** Opens pools for new origins and closes the others once their requests in flight finish. */
+  retain(origins: ReadonlySet<string>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -19,6 +21,13 @@ export function createUpstreamPools(origins: Iterable<string>, options: Pool.Opt
   return {
     dispatcherFor(origin) {
       return pools.get(origin) ?? make(origin);
+    },
+    async retain(origins) {
+      for (const origin of origins) if (!pools.has(origin)) make(origin);
+      const unused = [...pools].filter(([origin]) => !origins.has(origin));
+      for (const [origin] of unused) pools.delete(origin);
+      // undici's close() lets queued and running requests finish before the sockets close.
+      await Promise.all(unused.map(([, pool]) => pool.close()));
     },
     async close() {
       await Promise.all([...pools.values()].map((pool) => pool.close()));

@@ -17,13 +17,13 @@ t.test('matches the platform scheme: HMAC-SHA256 hex over "<ts>.<raw body>"', as
 
 t.test('accepts the sha256= form and the bare hex form', async (t) => {
   const hex = signatureHex('s1', ts, body);
-  t.strictSame(verifySignature({ ...base, signature: `sha256=${hex}` }), { ok: true, signed: true });
-  t.strictSame(verifySignature({ ...base, signature: hex }), { ok: true, signed: true });
+  t.strictSame(verifySignature({ ...base, signature: `sha256=${hex}` }), { ok: true, signed: true, digest: hex });
+  t.strictSame(verifySignature({ ...base, signature: hex }), { ok: true, signed: true, digest: hex });
 });
 
 t.test('any secret of a rotation may match', async (t) => {
   const hex = signatureHex('new', ts, body);
-  t.strictSame(verifySignature({ ...base, secrets: ['old', 'new'], signature: hex }), { ok: true, signed: true });
+  t.strictSame(verifySignature({ ...base, secrets: ['old', 'new'], signature: hex }), { ok: true, signed: true, digest: hex });
   t.match(verifySignature({ ...base, secrets: ['old', 'other'], signature: hex }), { ok: false, code: 'GW_ERR_SIGNATURE_INVALID' });
 });
 
@@ -53,5 +53,5 @@ t.test('timestamp: whole seconds, within tolerance in both directions', async (t
   const edge = String(now / 1000 - 300);
   t.match(verifySignature({ ...base, timestamp: old, signature: sig(old) }), { ok: false, code: 'GW_ERR_TIMESTAMP_STALE', reason: /301s away/ });
   t.match(verifySignature({ ...base, timestamp: future, signature: sig(future) }), { ok: false, code: 'GW_ERR_TIMESTAMP_STALE' });
-  t.strictSame(verifySignature({ ...base, timestamp: edge, signature: sig(edge) }), { ok: true, signed: true });
+  t.strictSame(verifySignature({ ...base, timestamp: edge, signature: sig(edge) }), { ok: true, signed: true, digest: sig(edge) });
 });

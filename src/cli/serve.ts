@@ -1,9 +1,8 @@
 // `hms-tool-router serve`: validate the routes file, listen, stop cleanly on a signal.
 
 import { parseArgs } from 'node:util';
-import pino from 'pino';
 import { ConfigError, formatDiagnostic } from '../config/load.js';
-import { closeOnSignals, startServer } from '../server.js';
+import { handleSignals, startServer } from '../server.js';
 
 /** Resolves with -1 while the server runs (it exits on a signal), or an exit code on failure. */
 export async function runServe(argv: string[]): Promise<number> {
@@ -22,10 +21,9 @@ export async function runServe(argv: string[]): Promise<number> {
     return 1;
   }
   const host = values.host ?? process.env.HOST ?? '0.0.0.0';
-  const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' });
   try {
-    const server = await startServer({ routesFile, port, host, logger });
-    closeOnSignals(server, logger);
+    const server = await startServer({ routesFile, port, host });
+    handleSignals(server);
     return -1;
   } catch (err) {
     if (err instanceof ConfigError) {

@@ -4,7 +4,7 @@
 
 import type { Logger } from 'pino';
 import type { ForwardOptions, UpstreamRequest, UpstreamResult } from '../forward.js';
-import { headerSafe, USER_AGENT } from '../outbound.js';
+import { headerSafe, traceHeaders, USER_AGENT } from '../outbound.js';
 import { maskPhoneNumbers } from '../redact.js';
 import { signedHeaders } from '../signature.js';
 import type { CompiledTarget } from '../target.js';
@@ -43,6 +43,8 @@ export class StoreUnavailable extends Error {
 export interface Outbox extends EventDelivery {
   /** Why the store cannot take events, or undefined when it can. */
   problem(): string | undefined;
+  /** Deliveries waiting and given up, for the metrics; undefined without a store. */
+  counts(): { pending: number; dead: number } | undefined;
 }
 
 /** Headers the outbox adds itself at every attempt; never stored. */
@@ -207,6 +209,11 @@ export function createOutbox(deps: OutboxDeps): Outbox {
 
   return {
     problem: () => problem,
+    counts() {
+      if (!store || closing) return undefined;
+      const { pending, dead } = store.counts();
+      return { pending, dead };
+    },
     async submit(job: EventJob) {
       if (job.targets.length === 0) return;
       await commit(job.targets.map((target) => ({ callId: job.ctx.callId, event: job.ctx.event, request: stored(target, target.pathTemplate, eventHeaders(job), job.raw) })));
@@ -228,5 +235,5 @@ function eventHeaders(job: EventJob): Record<string, string> {
   const headers: Record<string, string> = { 'x-webhook-event': job.ctx.event };
   if (job.ctx.callId !== undefined) headers['x-call-id'] = headerSafe(job.ctx.callId);
   if (job.ctx.assistant !== undefined) headers['x-assistant'] = job.ctx.assistant;
-  return headers;
+  return { ...headers, ...traceHeaders(job.ctx) };
 }

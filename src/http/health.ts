@@ -1,18 +1,18 @@
-// Liveness and readiness: GET /healthz answers while the server listens with a valid config;
-// GET /readyz also needs the outbox store to take events, and says why when it cannot.
+// Liveness and readiness: GET /healthz answers while the process serves HTTP; GET /readyz also
+// needs the routes loaded and the outbox store able to take events, and lists what is wrong.
 
 import type { FastifyPluginAsync } from 'fastify';
 
 export interface HealthPluginOptions {
-  /** Why the gateway cannot take events right now, or undefined when it can. */
-  problem: () => string | undefined;
+  /** Everything that keeps the gateway from serving fully right now; empty when ready. */
+  problems: () => string[];
 }
 
 export const healthPlugin: FastifyPluginAsync<HealthPluginOptions> = async (app, opts) => {
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
-    const problem = opts.problem();
-    if (problem === undefined) return { status: 'ready' };
-    return reply.code(503).send({ status: 'not ready', reason: problem });
+    const reasons = opts.problems();
+    if (reasons.length === 0) return { status: 'ready' };
+    return reply.code(503).send({ status: 'not ready', reasons });
   });
 };

@@ -1,20 +1,27 @@
 // The webhook endpoints, POST /webhook and POST /webhook/:assistant. Checks run in a fixed order
-// (404, 413, 415, 401, 400); the raw body lives only here, is verified, then parsed.
+// (404, 413, 415, 401, 429, 400); the raw body lives only here, is verified, then parsed. Each
+// request answers from the routes version its call is pinned to.
 
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { Config } from '../config/schema.js';
 import type { Dispatched, Inbound } from '../dispatch.js';
-import { parseEnvelope } from '../envelope.js';
+import { callIdOf, parseEnvelope, phoneNumberOf } from '../envelope.js';
 import { GatewayError } from '../errors.js';
-import type { RouteTable, Scope } from '../routing.js';
+import type { GatewayMetrics } from '../metrics.js';
 import { replayKey } from '../replay-cache.js';
+import type { RouteVersions, RoutesVersion } from '../route-versions.js';
+import type { RouteTable, Scope } from '../routing.js';
 import { verifySignature } from '../signature.js';
+import type { Tracer } from '../trace-context.js';
+import { rateBucket, type RateLimitCheck } from './rate-limit.js';
+
+export type Dispatch = (inbound: Inbound) => Promise<Dispatched>;
 
 export interface WebhookPluginOptions {
-  config: Config;
-  table: RouteTable;
-  dispatch: (inbound: Inbound) => Promise<Dispatched>;
+  versions: RouteVersions<Dispatch>;
   now: () => number;
+  metrics: GatewayMetrics;
+  tracer: Tracer;
+  rateLimit: RateLimitCheck;
 }
 
 const jsonMediaType = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
@@ -24,53 +31,106 @@ function header(request: FastifyRequest, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
+/** The endpoint's scope in a routes version: the named assistant's, or the account's. */
+type ScopeOf = (table: RouteTable, request: FastifyRequest) => Scope | undefined;
+
+/** What one request carries from hook to hook. */
+interface InFlight {
+  version: RoutesVersion<Dispatch>;
+  event?: string;
+}
+
 export const webhookPlugin: FastifyPluginAsync<WebhookPluginOptions> = async (app, opts) => {
-  const { config, table, dispatch, now } = opts;
+  const { versions, now, metrics, tracer, rateLimit } = opts;
+  const inFlight = new WeakMap<FastifyRequest, InFlight>();
 
   // Every body arrives as raw bytes, whatever its content type, so the signature is checked over
   // exactly what was sent and a wrong content type still gets the order of checks above.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
-  const handle = (resolveScope: (request: FastifyRequest) => Scope | undefined, accountEndpoint: boolean) => ({
-    bodyLimit: config.limits.body,
+  app.addHook('onResponse', (request, reply, done) => {
+    metrics.webhook(inFlight.get(request)?.event ?? header(request, 'x-webhook-event') ?? 'other', reply.statusCode);
+    done();
+  });
+
+  const handle = (scopeOf: ScopeOf, accountEndpoint: boolean) => ({
+    // Read at start: fastify fixes a route's body limit when the route is registered.
+    bodyLimit: versions.current().config.limits.body,
     onRequest: async (request: FastifyRequest) => {
-      if (!resolveScope(request)) throw new GatewayError('GW_ERR_UNKNOWN_ASSISTANT', `No assistant "${(request.params as { assistant?: string }).assistant}" in routes.yaml. Check the name in the webhook URL.`);
+      // A request finishes on the routes it started with, whatever a reload does meanwhile.
+      const version = versions.current();
+      if (!scopeOf(version.table, request)) throw new GatewayError('GW_ERR_UNKNOWN_ASSISTANT', `No assistant "${(request.params as { assistant?: string }).assistant}" in routes.yaml. Check the name in the webhook URL.`);
+      inFlight.set(request, { version });
     },
     handler: async (request: FastifyRequest, reply: FastifyReply) => {
       // The deadline counts from when the request arrived, not from when its body was read.
       const receivedAt = now() - reply.elapsedTime;
-      const scope = resolveScope(request)!;
+      const state = inFlight.get(request)!;
+      const started = state.version;
+      const endpointScope = scopeOf(started.table, request)!;
       const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
       const contentType = header(request, 'content-type');
       if (contentType === undefined || !jsonMediaType.test(contentType)) {
         throw new GatewayError('GW_ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Type must be application/json${contentType ? `, got ${contentType.split(';')[0]}` : ', and none was sent'}.`);
       }
+      const { security } = started.config;
       const verdict = verifySignature({
         signature: header(request, 'x-webhook-signature'),
         timestamp: header(request, 'x-webhook-timestamp'),
         body: raw,
-        secrets: scope.secrets,
-        toleranceMs: config.security.timestamp_tolerance,
-        allowUnsigned: config.security.allow_unsigned,
+        secrets: endpointScope.secrets,
+        toleranceMs: security.timestamp_tolerance,
+        allowUnsigned: security.allow_unsigned,
         nowMs: receivedAt,
       });
       if (!verdict.ok) {
-        request.log.warn({ assistant: scope.assistant, error: verdict.code, reason: verdict.reason }, 'webhook signature rejected');
+        request.log.warn({ assistant: endpointScope.assistant, error: verdict.code, reason: verdict.reason }, 'webhook signature rejected');
         throw new GatewayError(verdict.code);
       }
       const envelope = parseEnvelope(raw, header(request, 'x-webhook-event'));
-      const replay = verdict.signed ? replayKey(scope.assistant ?? '', header(request, 'x-webhook-timestamp') ?? '', raw) : undefined;
-      const result = await dispatch({ scope, accountEndpoint, envelope, raw, receivedAt, replayKey: replay });
+      const event = envelope.message.type;
+      state.event = event;
+
+      // A call keeps the routes of its first event; on POST /webhook the assistant may be picked by number.
+      const version = versions.forCall(callIdOf(envelope), started);
+      const endpoint = version === started ? endpointScope : (scopeOf(version.table, request) ?? endpointScope);
+      const scope = (accountEndpoint ? version.table.scopeForPhoneNumber(phoneNumberOf(envelope)) : undefined) ?? endpoint;
+
+      const { rate } = version.config.limits;
+      const retryAfterS = rate === undefined ? undefined : await rateLimit(request, rate, rateBucket(scope.assistant));
+      if (retryAfterS !== undefined && event !== 'tool-calls') {
+        request.log.warn({ assistant: scope.assistant, event, retry_after_s: retryAfterS }, 'webhook rate limited');
+        void reply.header('retry-after', String(retryAfterS));
+        throw new GatewayError('GW_ERR_RATE_LIMITED');
+      }
+
+      const span = tracer.startWebhook({ traceparent: header(request, 'traceparent'), tracestate: header(request, 'tracestate') }, `webhook ${event}`, { 'hms.event': event, 'hms.assistant': scope.assistant });
+      const replay = verdict.signed ? replayKey(scope.assistant ?? '', verdict.digest) : undefined;
+      let result: Dispatched;
+      try {
+        result = await version.dispatch({ scope, envelope, raw, receivedAt, replayKey: replay, span, rateLimited: retryAfterS !== undefined });
+      } catch (err) {
+        span.end({ error: (err as Error).message });
+        throw err;
+      }
       const finishedAt = now();
+      const headroomMs = result.deadlineAt !== undefined ? result.deadlineAt - finishedAt : undefined;
+      if (headroomMs !== undefined) metrics.headroom(event, headroomMs);
+      span.setAttributes({ 'hms.call_id': result.ctx.logId, 'hms.routes_version': version.number });
+      span.end({ status: 200 });
       request.log.info(
         {
           call_id: result.ctx.logId,
-          event: result.ctx.event,
+          event,
           assistant: result.ctx.assistant,
-          outcome: result.replayed ? 'replayed' : 'ok',
+          outcome: result.replayed ? 'replayed' : retryAfterS !== undefined ? 'rate_limited' : 'ok',
           ms: finishedAt - receivedAt,
-          headroom_ms: result.deadlineAt !== undefined ? result.deadlineAt - finishedAt : undefined,
+          headroom_ms: headroomMs,
+          routes_version: version.number,
+          trace_id: span.traceparent.slice(3, 35),
+          // The whole message (transcripts, summaries, arguments) only with logging.payloads: true.
+          ...(version.config.logging.payloads ? { payload: envelope.message } : {}),
         },
         'webhook answered',
       );
@@ -78,6 +138,6 @@ export const webhookPlugin: FastifyPluginAsync<WebhookPluginOptions> = async (ap
     },
   });
 
-  app.post('/webhook', handle(() => table.account, true));
-  app.post<{ Params: { assistant: string } }>('/webhook/:assistant', handle((request) => table.assistants.get((request.params as { assistant: string }).assistant), false));
+  app.post('/webhook', handle((table) => table.account, true));
+  app.post<{ Params: { assistant: string } }>('/webhook/:assistant', handle((table, request) => table.assistants.get((request.params as { assistant: string }).assistant), false));
 };

@@ -2,6 +2,7 @@
 // live in memory (bounded: least recently used entries go first, each with a time to live);
 // several replicas share them through Redis (redis-store.ts), behind the same interface.
 
+import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 
 export interface KeyValueStore<V> {
@@ -19,6 +20,8 @@ export interface CounterStore {
 export interface SharedState {
   keyValue<V extends NonNullable<unknown>>(namespace: string): KeyValueStore<V>;
   counters(namespace: string): CounterStore;
+  /** The Redis connection when state is shared, so rate limits can count there too. */
+  redis?: Redis;
   close(): Promise<void>;
 }
 
@@ -42,10 +45,21 @@ export function createMemoryCounters(max = 50_000): CounterStore {
   };
 }
 
+/** One store per namespace: after a reload, the new routes find the ledger the old ones filled. */
 export function createMemoryState(): SharedState {
+  const stores = new Map<string, KeyValueStore<never>>();
+  const counters = new Map<string, CounterStore>();
   return {
-    keyValue: () => createMemoryStore(),
-    counters: () => createMemoryCounters(),
+    keyValue<V extends NonNullable<unknown>>(namespace: string) {
+      let store = stores.get(namespace);
+      if (!store) stores.set(namespace, (store = createMemoryStore<never>()));
+      return store as unknown as KeyValueStore<V>;
+    },
+    counters(namespace) {
+      let store = counters.get(namespace);
+      if (!store) counters.set(namespace, (store = createMemoryCounters()));
+      return store;
+    },
     close: async () => undefined,
   };
 }

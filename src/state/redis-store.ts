@@ -13,6 +13,7 @@ export function createRedisState(url: string, onError: (err: Error) => void): Sh
   const redis = new Redis(url, { commandTimeout: COMMAND_TIMEOUT_MS, maxRetriesPerRequest: 1, connectTimeout: 2000 });
   redis.on('error', onError);
   return {
+    redis,
     keyValue<V extends NonNullable<unknown>>(namespace: string): KeyValueStore<V> {
       const name = (key: string) => `${PREFIX}${namespace}:${key}`;
       return {

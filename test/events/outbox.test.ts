@@ -87,7 +87,9 @@ t.test('a store that cannot be opened: events get 503, tool calls are served, /r
   t.strictSame(tools.body, { results: [{ tool_call_id: 'tc_1', result: 'ok' }, { tool_call_id: 'tc_2', error: 'The note request could not be taken right now.' }] });
   const ready = await request(`${gateway.url}/readyz`);
   t.equal(ready.statusCode, 503);
-  t.match(await ready.body.json(), { status: 'not ready', reason: /^the outbox store cannot be opened: / });
+  const readiness = (await ready.body.json()) as { status: string; reasons: string[] };
+  t.strictSame(readiness, { status: 'not ready', reasons: [readiness.reasons[0]] });
+  t.match(readiness.reasons[0], /^the outbox store cannot be opened: .*not-a-dir/);
   const healthy = await request(`${gateway.url}/healthz`);
   t.equal(healthy.statusCode, 200);
   await healthy.body.dump();

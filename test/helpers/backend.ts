@@ -2,7 +2,7 @@
 // test's teardown.
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Test } from 'tap';
 
 export interface ReceivedRequest {
@@ -21,6 +21,8 @@ export interface Backend {
   origin: string;
   port: number;
   requests: ReceivedRequest[];
+  /** TCP connections open right now (keep-alive ones included). */
+  openConnections(): number;
   close(): Promise<void>;
 }
 
@@ -49,6 +51,11 @@ export async function startBackend(t: Test, handler: BackendHandler): Promise<Ba
       if (!res.headersSent) res.writeHead(500).end(String(err));
     }
   });
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   let closed = false;
@@ -59,7 +66,7 @@ export async function startBackend(t: Test, handler: BackendHandler): Promise<Ba
     await new Promise<void>((resolve) => server.close(() => resolve()));
   };
   t.teardown(close);
-  return { url: `http://127.0.0.1:${port}`, origin: `http://127.0.0.1:${port}`, port, requests, close };
+  return { url: `http://127.0.0.1:${port}`, origin: `http://127.0.0.1:${port}`, port, requests, openConnections: () => sockets.size, close };
 }
 
 /** Waits `ms`; the timer is unref'd so a slow fake backend never keeps the test process alive. */

@@ -6,11 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import pino from 'pino';
 import type { Test } from 'tap';
 import { request } from 'undici';
 import { buildApp } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/logging.js';
+import { DEFAULT_STORE_PATH } from '../../src/config/schema.js';
 import { signatureHex } from '../../src/signature.js';
 
 export interface Gateway {
@@ -26,8 +27,8 @@ export interface GatewayOptions {
 
 export async function startGateway(t: Test, routesYaml: string, options: GatewayOptions = {}): Promise<Gateway> {
   const { config } = parseConfig(routesYaml, 'routes.yaml', options.env ?? {});
-  // Each gateway gets its own outbox file, removed after the test, unless the test names one.
-  if (!/^store:/m.test(routesYaml)) {
+  // Each gateway gets its own outbox file, removed after the test, unless the test names a store path.
+  if (config.store.path === DEFAULT_STORE_PATH) {
     const dir = mkdtempSync(join(tmpdir(), 'hms-outbox-'));
     config.store.path = join(dir, 'outbox.db');
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -39,7 +40,8 @@ export async function startGateway(t: Test, routesYaml: string, options: Gateway
       done();
     },
   });
-  const logger = pino({ level: 'debug' }, sink);
+  // The production logger (redaction, masking, payloads off unless logging.payloads), into memory.
+  const logger = createLogger({ level: 'debug', payloads: config.logging.payloads, pretty: false, destination: sink });
   const app = await buildApp({ config, logger, ...(options.now ? { now: options.now } : {}) });
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
   t.teardown(() => app.close());
@@ -138,4 +140,35 @@ export async function eventually(predicate: () => boolean, timeoutMs = 3000): Pr
     if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs}ms`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+export interface Scrape {
+  text: string;
+  contentType: string;
+  /** The sample's value, or undefined when no sample has exactly these labels. */
+  value(name: string, labels?: Record<string, string>): number | undefined;
+}
+
+/** GET /metrics, read the way Prometheus reads it: one sample per line, labels matched exactly. */
+export async function scrape(url: string): Promise<Scrape> {
+  const res = await request(`${url}/metrics`);
+  const text = await res.body.text();
+  const samples = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!match) continue;
+    const labels = [...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map(([, k, v]) => `${k}=${v}`).sort();
+    samples.set(`${match[1]}{${labels.join(',')}}`, Number(match[3]));
+  }
+  return {
+    text,
+    contentType: String(res.headers['content-type']),
+    value: (name, labels = {}) =>
+      samples.get(
+        `${name}{${Object.entries(labels)
+          .map(([k, v]) => `${k}=${v}`)
+          .sort()
+          .join(',')}}`,
+      ),
+  };
 }
