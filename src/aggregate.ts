@@ -41,6 +41,8 @@ interface Answered {
   outcome: ToolCallOutcome;
   /** Set when the entry is a fallback sentence. */
   fallback?: FallbackReason;
+  /** An upper bound on the result's JSON size, when known: small results skip the size check. */
+  maxJsonBytes?: number;
 }
 
 /** A tool that is not in routes.yaml is counted as `unknown`: the platform cannot grow label sets. */
@@ -150,7 +152,8 @@ export function createToolCallRunner(deps: ToolCallDeps) {
       return failed(fallback(id, route, 'error', call.name, ctx));
     }
     if (reply.kind === 'error') return failed({ entry: { tool_call_id: id, error: reply.message }, outcome: 'error' });
-    return { entry: { tool_call_id: id, result: reply.value }, outcome: 'ok', succeeded: true };
+    // Parsed from these bytes, the result serializes to at most 6 bytes per byte (escapes) + quotes.
+    return { entry: { tool_call_id: id, result: reply.value }, outcome: 'ok', succeeded: true, maxJsonBytes: outcome.response.body.length * 6 + 2 };
   }
 
   async function runOne(call: ToolCall, scope: Scope, envelope: Envelope, ctx: CallContext, cutoffAt: number, signal: AbortSignal, rateLimited: boolean): Promise<Answered & { route?: ToolRoute & { level: string } }> {
@@ -217,7 +220,7 @@ export function createToolCallRunner(deps: ToolCallDeps) {
           if (reason !== undefined) metrics.fallback(tool, reason);
         }
       }
-      const results = answered.map(({ entry }) => limitEntry(entry, config.limits.result, ctx, logger));
+      const results = answered.map(({ entry, maxJsonBytes }) => (maxJsonBytes !== undefined && maxJsonBytes <= config.limits.result ? entry : limitEntry(entry, config.limits.result, ctx, logger)));
       // What was asked and answered is personal data: logged only with logging.payloads: true.
       if (config.logging.payloads) {
         results.forEach((entry, i) => {

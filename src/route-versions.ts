@@ -2,7 +2,6 @@
 // (config, route table, dispatcher). A call stays on the version of its first event for
 // reload.pin_calls, so its behaviour never changes mid-conversation.
 
-import { LRUCache } from 'lru-cache';
 import type { Config } from './config/schema.js';
 import type { RouteTable } from './routing.js';
 
@@ -25,20 +24,35 @@ export interface RouteVersions<D> {
   inUse(): Set<RoutesVersion<D>>;
 }
 
-/** At most this many calls are pinned at once; the least recently started go first. */
+/** At most this many calls are pinned at once; the earliest pinned go first. */
 const MAX_PINNED_CALLS = 100_000;
 
-export function createRouteVersions<D>(initial: Config, build: (config: Config, number: number) => RoutesVersion<D>): RouteVersions<D> {
+interface Pin<D> {
+  version: RoutesVersion<D>;
+  until: number;
+}
+
+export function createRouteVersions<D>(initial: Config, build: (config: Config, number: number) => RoutesVersion<D>, now: () => number = Date.now): RouteVersions<D> {
   let current = build(initial, 1);
-  // A pin lasts pin_calls from the call's first event; later events do not extend it.
-  const pins = new LRUCache<string, RoutesVersion<D>>({ max: MAX_PINNED_CALLS, ttlAutopurge: false, updateAgeOnGet: false });
+  // Every webhook looks its call up here, so a plain Map in pinning order (a pin lasts pin_calls
+  // from the call's first event; later events do not extend it), trimmed from the front.
+  const pins = new Map<string, Pin<D>>();
+  const dropExpired = (at: number) => {
+    for (const [callId, pin] of pins) {
+      if (pin.until > at && pins.size <= MAX_PINNED_CALLS) break;
+      pins.delete(callId);
+    }
+  };
   return {
     current: () => current,
     forCall(callId, started) {
       if (callId === undefined) return started;
-      const pinned = pins.get(callId);
-      if (pinned) return pinned;
-      pins.set(callId, started, { ttl: started.config.reload.pin_calls });
+      const at = now();
+      const pin = pins.get(callId);
+      if (pin !== undefined && pin.until > at) return pin.version;
+      if (pin !== undefined) pins.delete(callId);
+      pins.set(callId, { version: started, until: at + started.config.reload.pin_calls });
+      if (pins.size > MAX_PINNED_CALLS) dropExpired(at);
       return started;
     },
     apply(config) {
@@ -46,8 +60,11 @@ export function createRouteVersions<D>(initial: Config, build: (config: Config, 
       return current;
     },
     inUse() {
-      pins.purgeStale();
-      return new Set([current, ...pins.values()]);
+      const at = now();
+      dropExpired(at);
+      const versions = new Set([current]);
+      for (const pin of pins.values()) if (pin.until > at) versions.add(pin.version);
+      return versions;
     },
   };
 }

@@ -58,8 +58,11 @@ const store = 'store: { path: "${STORE}" }';
 const lookup = (url: string, callId: string) => send(`${url}/webhook`, toolCalls([['lookup', {}]], { call: { id: callId } }));
 
 t.test('an in-place write changes routing for new calls; a request in flight finishes on the old routes', async (t) => {
+  // The slow call's backend answers only once the reload has been applied.
+  let reloaded!: () => void;
+  const afterReload = new Promise<void>((resolve) => (reloaded = resolve));
   const old = await startBackend(t, async (req, res) => {
-    if (req.headers['x-call-id'] === 'slow-call') await sleep(600);
+    if (req.headers['x-call-id'] === 'slow-call') await afterReload;
     res.writeHead(200, { 'content-type': 'application/json' }).end('{"result":"old"}');
   });
   const fresh = await startBackend(t, json({ result: 'new' }));
@@ -67,8 +70,9 @@ t.test('an in-place write changes routing for new calls; a request in flight fin
   const inFlight = lookup(server.url, 'slow-call');
   await eventually(() => old.requests.length === 1);
   writeFileSync(server.file, routes(fresh, store));
-  await eventually(() => server.app.gateway.version() === 2, 3000);
+  await eventually(() => server.app.gateway.version() === 2, 10_000);
   t.strictSame((await lookup(server.url, 'call-after')).body, { results: [{ tool_call_id: 'tc_1', result: 'new' }] });
+  reloaded();
   t.strictSame((await inFlight).body, { results: [{ tool_call_id: 'tc_1', result: 'old' }] }, 'the request in flight was not failed by the reload');
   const m = await scrape(server.url);
   t.equal(m.value('hms_router_config_version'), 2);
@@ -80,7 +84,7 @@ t.test('an invalid file is refused with FILE:LINE:COL, counted, and the running 
   const backend = await startBackend(t, json({ result: 'still here' }));
   const server = await serve(t, routes(backend, store));
   writeFileSync(server.file, `${routes(backend, store)}\nlimits: { bodyy: 1 }\n`);
-  await eventually(() => server.logs.some((l) => l.msg === 'routes reload refused: the running routes stay in force'), 3000);
+  await eventually(() => server.logs.some((l) => l.msg === 'routes reload refused: the running routes stay in force'), 10_000);
   const refused = server.logs.find((l) => l.msg === 'routes reload refused: the running routes stay in force')!;
   t.strictSame(refused.diagnostics, [`${server.file}:7:11 limits: unknown key "bodyy"; remove it or check its spelling`]);
   t.equal(server.app.gateway.version(), 1);
@@ -107,7 +111,7 @@ t.test('an atomic rename over the file (how editors save) is picked up', async (
   const server = await serve(t, routes(before, store));
   writeFileSync(join(server.dir, '.routes.yaml.tmp'), routes(after, store));
   renameSync(join(server.dir, '.routes.yaml.tmp'), server.file);
-  await eventually(() => server.app.gateway.version() === 2, 3000);
+  await eventually(() => server.app.gateway.version() === 2, 10_000);
   t.strictSame((await lookup(server.url, 'c1')).body, { results: [{ tool_call_id: 'tc_1', result: 'after' }] });
 });
 
@@ -120,7 +124,7 @@ t.test('a config map update (the ..data symlink swapped to a new directory) is p
   symlinkSync('..v2', join(server.dir, '..data_tmp'));
   renameSync(join(server.dir, '..data_tmp'), join(server.dir, '..data'));
   rmSync(join(server.dir, '..v1'), { recursive: true });
-  await eventually(() => server.app.gateway.version() === 2, 3000);
+  await eventually(() => server.app.gateway.version() === 2, 10_000);
   t.strictSame((await lookup(server.url, 'c1')).body, { results: [{ tool_call_id: 'tc_1', result: 'after' }] });
 });
 
@@ -149,9 +153,9 @@ t.test('the pool of a removed upstream closes once no call uses it', async (t) =
   t.strictSame((await lookup(server.url, 'c1')).body, { results: [{ tool_call_id: 'tc_1', result: 'old' }] });
   t.equal(old.openConnections(), 1, 'the gateway keeps its connection to the upstream alive');
   writeFileSync(server.file, routes(fresh, `${store}\nreload: { pin_calls: 300ms }`));
-  await eventually(() => server.app.gateway.version() === 2, 3000);
+  await eventually(() => server.app.gateway.version() === 2, 10_000);
   t.equal(old.openConnections(), 1, 'call c1 is pinned to the old routes: its pool stays open');
-  await eventually(() => old.openConnections() === 0, 3000);
+  await eventually(() => old.openConnections() === 0, 10_000);
   t.strictSame((await lookup(server.url, 'c2')).body, { results: [{ tool_call_id: 'tc_1', result: 'new' }] });
 });
 
