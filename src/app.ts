@@ -119,7 +119,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     for (const version of versions.inUse()) for (const origin of version.table.origins) origins.add(origin);
     pools.retain(origins).catch((err: unknown) => logger.warn({ reason: (err as Error).message }, 'closing an unused upstream pool failed'));
   };
-  const sweep = setInterval(releaseUnusedPools, Math.min(POOL_SWEEP_MS, config.reload.pin_calls)).unref();
+  const sweep = setInterval(releaseUnusedPools, Math.max(1000, Math.min(POOL_SWEEP_MS, config.reload.pin_calls / 4))).unref();
 
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -128,7 +128,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bodyLimit: config.limits.body,
     // Idle keep-alive sockets close at once on shutdown; requests in flight still finish.
     forceCloseConnections: 'idle',
-    return503OnClosing: true,
+    // A webhook that still arrives on an open connection during shutdown is answered (its reply
+    // closes the connection): a phone call is better served than refused. /readyz says 503.
+    return503OnClosing: false,
     // A URL fastify cannot even route (a broken percent-escape) still gets the gateway's shape.
     frameworkErrors: (error, request, reply) => {
       request.log.info({ status: 400, error: 'GW_ERR_BAD_REQUEST', reason: error.message }, 'request rejected');
@@ -143,7 +145,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       );
       if (needRestart.length > 0) logger.warn({ keys: needRestart }, 'these settings changed and take effect at the next restart');
       health.reconfigure(next);
-      const version = versions.apply(next);
+      // Read-at-start settings stay as they were started, in every version, until a restart.
+      const version = versions.apply({ ...next, logging: config.logging, store: config.store, delivery: config.delivery, limits: { ...next.limits, body: config.limits.body } });
       metrics.configVersion(version.number);
       releaseUnusedPools();
       return version.number;

@@ -3,7 +3,8 @@
 // without "+" or "00" the country code is unknown, so only the last 3 digits stay.
 
 // Not inside a longer word (the digits of an order code like A1234567 are not a phone number).
-const phoneLike = /(?<![A-Za-z0-9])\+?\d[\d\s().-]{5,}\d(?![A-Za-z0-9])/;
+// "%2B" is a "+" URL-encoded, as a number appears in a logged request path.
+const phoneLike = /(?<![A-Za-z0-9])(?:\+|%2[Bb])?\d[\d\s().-]{5,}\d(?![A-Za-z0-9])/;
 // The same run without the look-arounds: a much cheaper scan that rules out most logged strings.
 const digitRun = /\d[\d\s().-]{5,}\d/;
 
@@ -37,10 +38,11 @@ function isInsideUuid(text: string, start: number, end: number): boolean {
 }
 
 function maskRun(run: string): string {
-  const digits = run.replace(/\D/g, '');
+  const encodedPlus = /^%2B/i.test(run);
+  const digits = (encodedPlus ? run.slice(3) : run).replace(/\D/g, '');
   if (digits.length < 7 || isIpv4(run) || (run.includes('-') && dateLike.test(run))) return run;
   // Always seven stars, so the mask does not tell the length.
-  if (run.startsWith('+')) return `+${digits.slice(0, countryCodeLength(digits))}*******${digits.slice(-3)}`;
+  if (run.startsWith('+') || encodedPlus) return `${encodedPlus ? run.slice(0, 3) : '+'}${digits.slice(0, countryCodeLength(digits))}*******${digits.slice(-3)}`;
   if (digits.startsWith('00')) return `00${digits.slice(2, 2 + countryCodeLength(digits.slice(2)))}*******${digits.slice(-3)}`;
   return `*******${digits.slice(-3)}`;
 }

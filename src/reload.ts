@@ -39,6 +39,7 @@ export async function createReloader(deps: ReloaderDeps): Promise<Reloader> {
   const maxWaitMs = deps.maxWaitMs ?? 1000;
   let appliedText = deps.loadedText;
   let running: Promise<ReloadResult> = Promise.resolve({ outcome: 'unchanged' });
+  let closed = false;
 
   async function readSettled(): Promise<string> {
     // A writer still at work changes size or mtime between our two looks: read again once it stops.
@@ -68,22 +69,25 @@ export async function createReloader(deps: ReloaderDeps): Promise<Reloader> {
     try {
       // Off the main thread: a large file takes seconds to parse, and calls must not wait for it.
       const { config, warnings } = await parseConfigOffThread(text, file, deps.env ?? process.env);
+      // Shutdown began while the file was parsed: nothing is applied to a closing gateway.
+      if (closed) return { outcome: 'unchanged' };
       for (const warning of warnings) logger.warn({ file: warning.file, line: warning.line, col: warning.col }, warning.message);
       const version = deps.apply(config);
       appliedText = text;
       logger.info({ trigger, routes_version: version }, 'routes reloaded: new calls use the new routes, calls in progress keep theirs');
       return { outcome: 'applied', version };
     } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
       deps.failed();
-      const diagnostics = err.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
+      // Anything else (the parser crashed, applying failed) is refused the same way: the running routes stay.
+      const diagnostics = err instanceof ConfigError ? err.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic) : [`${file}: ${(err as Error).message}`];
       logger.error({ trigger, diagnostics }, 'routes reload refused: the running routes stay in force');
       return { outcome: 'refused', diagnostics };
     }
   }
 
+  // One at a time; reloadNow never rejects, so one failure cannot block the reloads after it.
   const reload = (trigger: string) => {
-    running = running.then(() => reloadNow(trigger));
+    running = running.then(() => (closed ? { outcome: 'unchanged' as const } : reloadNow(trigger)));
     return running;
   };
 
@@ -119,6 +123,7 @@ export async function createReloader(deps: ReloaderDeps): Promise<Reloader> {
   return {
     reload,
     close() {
+      closed = true;
       clearTimeout(quietTimer);
       for (const watcher of watchers) watcher.close();
     },

@@ -16,8 +16,10 @@ export interface RoutesVersion<D> {
 
 export interface RouteVersions<D> {
   current(): RoutesVersion<D>;
-  /** The version a call is pinned to; the first event of a call pins it to `started`. */
-  forCall(callId: string | undefined, started: RoutesVersion<D>): RoutesVersion<D>;
+  /** The version the call is pinned to, while its pin lasts. */
+  pinnedFor(callId: string | undefined): RoutesVersion<D> | undefined;
+  /** Pins a call (at its first event) to a version for that version's reload.pin_calls. */
+  pin(callId: string | undefined, version: RoutesVersion<D>): void;
   /** Makes `config` the version in force for new calls and returns it. */
   apply(config: Config): RoutesVersion<D>;
   /** Every version still in use: the current one and those calls are pinned to. */
@@ -37,6 +39,7 @@ export function createRouteVersions<D>(initial: Config, build: (config: Config, 
   // Every webhook looks its call up here, so a plain Map in pinning order (a pin lasts pin_calls
   // from the call's first event; later events do not extend it), trimmed from the front.
   const pins = new Map<string, Pin<D>>();
+  let inUseCache: { at: number; versions: Set<RoutesVersion<D>> } | undefined;
   const dropExpired = (at: number) => {
     for (const [callId, pin] of pins) {
       if (pin.until > at && pins.size <= MAX_PINNED_CALLS) break;
@@ -45,25 +48,31 @@ export function createRouteVersions<D>(initial: Config, build: (config: Config, 
   };
   return {
     current: () => current,
-    forCall(callId, started) {
-      if (callId === undefined) return started;
-      const at = now();
+    pinnedFor(callId) {
+      if (callId === undefined) return undefined;
       const pin = pins.get(callId);
-      if (pin !== undefined && pin.until > at) return pin.version;
-      if (pin !== undefined) pins.delete(callId);
-      pins.set(callId, { version: started, until: at + started.config.reload.pin_calls });
+      return pin !== undefined && pin.until > now() ? pin.version : undefined;
+    },
+    pin(callId, version) {
+      if (callId === undefined) return;
+      const at = now();
+      pins.delete(callId);
+      pins.set(callId, { version, until: at + version.config.reload.pin_calls });
       if (pins.size > MAX_PINNED_CALLS) dropExpired(at);
-      return started;
     },
     apply(config) {
       current = build(config, current.number + 1);
+      inUseCache = undefined;
       return current;
     },
     inUse() {
+      // Walks every pin: remembered for a second, since requests to unknown assistants ask too.
       const at = now();
+      if (inUseCache && at - inUseCache.at < 1000) return inUseCache.versions;
       dropExpired(at);
       const versions = new Set([current]);
       for (const pin of pins.values()) if (pin.until > at) versions.add(pin.version);
+      inUseCache = { at, versions };
       return versions;
     },
   };

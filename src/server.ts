@@ -45,7 +45,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     apply: (next) => app.gateway.applyConfig(next),
     failed: () => app.gateway.reloadFailed(),
   });
-  app.addHook('onClose', async () => reloader.close());
+  // No reload is applied once shutdown has begun.
+  app.addHook('preClose', async () => reloader.close());
   const address = await app.listen({ port: options.port, host: options.host });
   logger.info({ routes: file, address, tracing: env.OTEL_EXPORTER_OTLP_ENDPOINT ? 'otlp' : 'propagate' }, 'hms-tool-router listening');
   return { app, address, reloader, logger };

@@ -68,3 +68,8 @@ t.test('a number shaped almost like an IPv4 address or a uuid is still masked', 
     ['*******890', '*******678', 'ab-*******678-cd', '*******012'],
   );
 });
+
+t.test('a URL-encoded "+" (a number in a logged request path) is masked like "+"', async (t) => {
+  t.equal(maskPhoneNumbers('POST http://crm/cb/%2B31612345678/notes'), 'POST http://crm/cb/%2B31*******678/notes');
+  t.equal(maskPhoneNumbers('/cb/%2b14155550123'), '/cb/%2b1*******123');
+});

@@ -149,14 +149,52 @@ t.test('a call keeps the routes of its first event for reload.pin_calls; new cal
 t.test('the pool of a removed upstream closes once no call uses it', async (t) => {
   const old = await startBackend(t, json({ result: 'old' }));
   const fresh = await startBackend(t, json({ result: 'new' }));
-  const server = await serve(t, routes(old, `${store}\nreload: { pin_calls: 300ms }`));
+  const server = await serve(t, routes(old, `${store}\nreload: { pin_calls: 8s, watch: false }`));
+  const pinnedAt = Date.now();
   t.strictSame((await lookup(server.url, 'c1')).body, { results: [{ tool_call_id: 'tc_1', result: 'old' }] });
   t.equal(old.openConnections(), 1, 'the gateway keeps its connection to the upstream alive');
-  writeFileSync(server.file, routes(fresh, `${store}\nreload: { pin_calls: 300ms }`));
-  await eventually(() => server.app.gateway.version() === 2, 10_000);
-  t.equal(old.openConnections(), 1, 'call c1 is pinned to the old routes: its pool stays open');
-  await eventually(() => old.openConnections() === 0, 10_000);
+  writeFileSync(server.file, routes(fresh, `${store}\nreload: { pin_calls: 8s, watch: false }`));
+  t.strictSame(await server.reloader.reload('test'), { outcome: 'applied', version: 2 });
+  // Call c1 is pinned to the old routes, so its pool stays: it still reaches the old upstream.
+  t.strictSame((await lookup(server.url, 'c1')).body, { results: [{ tool_call_id: 'tc_1', result: 'old' }] }, 'the pinned call still uses the old upstream');
+  t.ok(Date.now() - pinnedAt < 8000, 'checked while the pin lasts');
+  await eventually(() => old.openConnections() === 0, 15_000);
+  t.ok(Date.now() - pinnedAt >= 7900, `closed ${Date.now() - pinnedAt} ms after the pin began, once it had expired`);
   t.strictSame((await lookup(server.url, 'c2')).body, { results: [{ tool_call_id: 'tc_1', result: 'new' }] });
+});
+
+t.test('an assistant removed by a reload: its calls in progress go on, new calls get 404', async (t) => {
+  const backend = await startBackend(t, json({ result: 'still served' }));
+  const withSales = (extra: string) => `version: 1
+account: { secrets: [test-secret] }
+tools: { lookup: { url: "${backend.url}" } }
+${extra}
+${store}
+`;
+  const server = await serve(t, withSales('assistants: { sales: {} }\nreload: { watch: false }'));
+  const sales = (callId: string) => send(`${server.url}/webhook/sales`, toolCalls([['lookup', {}]], { call: { id: callId } }));
+  t.strictSame((await sales('ongoing')).body, { results: [{ tool_call_id: 'tc_1', result: 'still served' }] });
+  writeFileSync(server.file, withSales('reload: { watch: false }'));
+  t.strictSame(await server.reloader.reload('test'), { outcome: 'applied', version: 2 });
+  const ongoing = await sales('ongoing');
+  t.strictSame([ongoing.status, ongoing.body], [200, { results: [{ tool_call_id: 'tc_1', result: 'still served' }] }], 'the call in progress keeps its routes');
+  const fresh = await sales('new-call');
+  t.strictSame([fresh.status, fresh.body], [404, { error: 'GW_ERR_UNKNOWN_ASSISTANT', message: 'No assistant "sales" in routes.yaml. Check the name in the webhook URL.' }]);
+  const unknown = await send(`${server.url}/webhook/never`, toolCalls([['lookup', {}]]));
+  t.equal(unknown.status, 404);
+});
+
+t.test('a reload that fails unexpectedly is counted, and the next one still works', async (t) => {
+  const before = await startBackend(t, json({ result: 'before' }));
+  const after = await startBackend(t, json({ result: 'after' }));
+  const server = await serve(t, routes(before, `${store}\nreload: { watch: false }`));
+  rmSync(server.file);
+  const missing = await server.reloader.reload('test');
+  t.equal(missing.outcome, 'refused');
+  writeFileSync(server.file, routes(after, `${store}\nreload: { watch: false }`));
+  t.strictSame(await server.reloader.reload('test'), { outcome: 'applied', version: 2 });
+  t.equal((await scrape(server.url)).value('hms_router_config_reload_failures_total'), 1);
+  t.strictSame((await lookup(server.url, 'c1')).body, { results: [{ tool_call_id: 'tc_1', result: 'after' }] });
 });
 
 t.test('serve: SIGHUP reloads (with reload.watch off, only SIGHUP does)', async (t) => {

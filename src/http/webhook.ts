@@ -1,5 +1,5 @@
 // The webhook endpoints, POST /webhook and POST /webhook/:assistant. Checks run in a fixed order
-// (404, 413, 415, 401, 429, 400); the raw body lives only here, is verified, then parsed. Each
+// (404, 413, 415, 401, 400, 429); the raw body lives only here, is verified, then parsed. Each
 // request answers from the routes version its call is pinned to.
 
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
@@ -24,6 +24,9 @@ export interface WebhookPluginOptions {
   rateLimit: RateLimitCheck;
 }
 
+const unknownAssistant = (request: FastifyRequest) =>
+  new GatewayError('GW_ERR_UNKNOWN_ASSISTANT', `No assistant "${(request.params as { assistant?: string }).assistant}" in routes.yaml. Check the name in the webhook URL.`);
+
 const jsonMediaType = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
 function header(request: FastifyRequest, name: string): string | undefined {
@@ -36,7 +39,10 @@ type ScopeOf = (table: RouteTable, request: FastifyRequest) => Scope | undefined
 
 /** What one request carries from hook to hook. */
 interface InFlight {
+  /** The routes in force when it arrived, or (for an assistant a reload removed) an older version that has it. */
   version: RoutesVersion<Dispatch>;
+  /** True when the assistant exists only in an older version: only its calls in progress may go on. */
+  removed: boolean;
   event?: string;
 }
 
@@ -59,9 +65,12 @@ export const webhookPlugin: FastifyPluginAsync<WebhookPluginOptions> = async (ap
     bodyLimit: versions.current().config.limits.body,
     onRequest: async (request: FastifyRequest) => {
       // A request finishes on the routes it started with, whatever a reload does meanwhile.
-      const version = versions.current();
-      if (!scopeOf(version.table, request)) throw new GatewayError('GW_ERR_UNKNOWN_ASSISTANT', `No assistant "${(request.params as { assistant?: string }).assistant}" in routes.yaml. Check the name in the webhook URL.`);
-      inFlight.set(request, { version });
+      const current = versions.current();
+      if (scopeOf(current.table, request)) return void inFlight.set(request, { version: current, removed: false });
+      // A reload may have removed the assistant while calls of it are still in progress.
+      const older = [...versions.inUse()].find((version) => scopeOf(version.table, request));
+      if (!older) throw unknownAssistant(request);
+      inFlight.set(request, { version: older, removed: true });
     },
     handler: async (request: FastifyRequest, reply: FastifyReply) => {
       // The deadline counts from when the request arrived, not from when its body was read.
@@ -92,9 +101,16 @@ export const webhookPlugin: FastifyPluginAsync<WebhookPluginOptions> = async (ap
       const event = envelope.message.type;
       state.event = event;
 
-      // A call keeps the routes of its first event; on POST /webhook the assistant may be picked by number.
-      const version = versions.forCall(callIdOf(envelope), started);
-      const endpoint = version === started ? endpointScope : (scopeOf(version.table, request) ?? endpointScope);
+      // A call keeps the routes of its first event (if they know this endpoint; versions are never
+      // mixed); a new call of an assistant that a reload removed is refused.
+      const callId = callIdOf(envelope);
+      const pinned = versions.pinnedFor(callId);
+      const pinnedScope = pinned && pinned !== started ? scopeOf(pinned.table, request) : undefined;
+      const version = pinnedScope ? pinned! : started;
+      if (!pinned && state.removed) throw unknownAssistant(request);
+      if (!pinned) versions.pin(callId, version);
+      const endpoint = pinnedScope ?? endpointScope;
+      // On POST /webhook the assistant may be picked by phone number.
       const scope = (accountEndpoint ? version.table.scopeForPhoneNumber(phoneNumberOf(envelope)) : undefined) ?? endpoint;
 
       const { rate } = version.config.limits;

@@ -51,6 +51,9 @@ export async function startBackend(t: Test, handler: BackendHandler): Promise<Ba
       if (!res.headersSent) res.writeHead(500).end(String(err));
     }
   });
+  // Idle keep-alive connections stay until the client closes them (node's default closes them
+  // after 5 s), so a test sees when the gateway closes its connections.
+  server.keepAliveTimeout = 60_000;
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
