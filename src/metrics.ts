@@ -29,20 +29,6 @@ const KNOWN_EVENTS = new Set(['tool-calls', 'assistant-request', 'status-update'
 export const eventLabel = (event: string | undefined): string => (event !== undefined && KNOWN_EVENTS.has(event) ? event : 'other');
 
 const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
-
-/**
- * The child of a metric for one set of label values, made once: prom-client hashes the labels
- * object on every call otherwise, which costs more than the increment itself.
- */
-function childrenOf<C>(make: (...values: string[]) => C): (...values: string[]) => C {
-  const children = new Map<string, C>();
-  return (...values) => {
-    const key = values.join('\u0000');
-    let child = children.get(key);
-    if (child === undefined) children.set(key, (child = make(...values)));
-    return child;
-  };
-}
 const PREFIX = 'hms_router_';
 
 export function createMetrics(sources: MetricSources): GatewayMetrics & { registry: Registry } {
@@ -98,18 +84,13 @@ export function createMetrics(sources: MetricSources): GatewayMetrics & { regist
   });
   reloadFailures.inc(0);
 
-  const webhookChild = childrenOf((event, outcome) => webhooks.labels({ event, outcome }));
-  const headroomChild = childrenOf((event) => headroom.labels({ event }));
-  const toolCallChild = childrenOf((tool, upstream, outcome) => toolCalls.labels({ tool, upstream, outcome }));
-  const durationChild = childrenOf((upstream) => upstreamDuration.labels({ upstream }));
-  const fallbackChild = childrenOf((tool, reason) => fallbacks.labels({ tool, reason }));
   return {
     registry,
-    webhook: (event, status) => webhookChild(eventLabel(event), status >= 500 ? 'error' : status >= 400 ? 'rejected' : 'ok').inc(),
-    headroom: (event, ms) => headroomChild(eventLabel(event)).observe(ms / 1000),
-    toolCall: (tool, upstream, outcome) => toolCallChild(tool, upstream, outcome).inc(),
-    upstreamDuration: (upstream, ms) => durationChild(upstream).observe(ms / 1000),
-    fallback: (tool, reason) => fallbackChild(tool, reason).inc(),
+    webhook: (event, status) => webhooks.inc({ event: eventLabel(event), outcome: status >= 500 ? 'error' : status >= 400 ? 'rejected' : 'ok' }),
+    headroom: (event, ms) => headroom.observe({ event: eventLabel(event) }, ms / 1000),
+    toolCall: (tool, upstream, outcome) => toolCalls.inc({ tool, upstream, outcome }),
+    upstreamDuration: (upstream, ms) => upstreamDuration.observe({ upstream }, ms / 1000),
+    fallback: (tool, reason) => fallbacks.inc({ tool, reason }),
     configVersion: (version) => configVersion.set(version),
     reloadFailed: () => reloadFailures.inc(),
   };
