@@ -90,7 +90,7 @@ export async function startGateway(group, { pin, name = 'gateway', dir, yaml, lo
     cpu: pin ? 0 : undefined,
     cwd: dir,
     stdio: ['ignore', out, 'pipe'],
-    env: { LOG_LEVEL: 'info', ROUTES_FILE: '', PORT: '', HOST: '', NODE_ENV: 'production' },
+    env: { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', ROUTES_FILE: '', PORT: '', HOST: '', NODE_ENV: 'production' },
   });
   closeSync(out);
   const origin = `http://127.0.0.1:${port}`;

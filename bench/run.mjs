@@ -7,6 +7,7 @@
 //   npm run bench -- --quick      smoke run, about 1 minute (1 round, short runs)
 //   options: --rounds N --duration S --warmup S --only ID[,ID] --skip memory,large,durable
 //            --no-pin --log-file FILE (gateway logs; default /dev/null) --out FILE --keep-tmp
+//   BENCH_LOG_LEVEL=warn npm run bench …   the gateway with info logging off (to see what logging costs)
 //
 // Layout (2 cores): the gateway and the bare forwarder on CPU 0, the backend, the load
 // generator and this script on CPU 1 (taskset), so the process under test has a core to itself
