@@ -6,7 +6,7 @@ import type { ToolCallDeps } from './aggregate.js';
 import { createToolCallRunner } from './aggregate.js';
 import type { Config } from './config/schema.js';
 import { callIdOf, toolCallsOf, type Envelope } from './envelope.js';
-import { GatewayError } from './errors.js';
+import { GatewayError, RateLimited } from './errors.js';
 import type { EventDelivery, EventJob } from './events/delivery.js';
 import { buildEventRequest, type CallContext } from './outbound.js';
 import type { Scope } from './routing.js';
@@ -31,8 +31,12 @@ export interface Inbound {
   replayKey?: string | undefined;
   /** The webhook's trace span; upstream requests become its children. */
   span?: TraceSpan | undefined;
-  /** Over limits.rate: tool calls get the rate_limited fallback and call nothing. */
-  rateLimited?: boolean;
+  /**
+   * Asks limits.rate (seconds to wait when over it). Asked only for a first copy: a repeat gets
+   * the first reply without spending budget. Over it, tool calls get the rate_limited fallback
+   * and call nothing; other events are refused with RateLimited.
+   */
+  overLimit?: (() => Promise<number | undefined>) | undefined;
 }
 
 export interface Dispatched {
@@ -41,6 +45,8 @@ export interface Dispatched {
   deadlineAt: number | undefined;
   /** Answered from the replay cache: nothing ran again. */
   replayed?: boolean;
+  /** Over limits.rate: every tool call got its rate_limited fallback. */
+  rateLimited?: boolean;
 }
 
 /**
@@ -103,6 +109,13 @@ export function createDispatcher(deps: DispatchDeps) {
   }
 
   async function answer(inbound: Inbound): Promise<Dispatched> {
+    const retryAfterS = await inbound.overLimit?.();
+    if (retryAfterS === undefined) return answerWithin(inbound, false);
+    if (inbound.envelope.message.type !== 'tool-calls') throw new RateLimited(retryAfterS);
+    return { ...(await answerWithin(inbound, true)), rateLimited: true };
+  }
+
+  async function answerWithin(inbound: Inbound, rateLimited: boolean): Promise<Dispatched> {
     const { envelope, raw, receivedAt } = inbound;
     const event = envelope.message.type;
     const { scope } = inbound;
@@ -113,7 +126,7 @@ export function createDispatcher(deps: DispatchDeps) {
     switch (event) {
       case 'tool-calls': {
         const calls = toolCallsOf(envelope);
-        return { body: await runToolCalls(calls, scope, envelope, ctx, deadlineAt! - REPLY_RESERVE_MS, inbound.rateLimited), ctx, deadlineAt };
+        return { body: await runToolCalls(calls, scope, envelope, ctx, deadlineAt! - REPLY_RESERVE_MS, rateLimited), ctx, deadlineAt };
       }
       case 'assistant-request': {
         const route = scope.assistantRequest;

@@ -36,6 +36,16 @@ export class GatewayError extends Error {
   }
 }
 
+/** An event over limits.rate: answered 429 with Retry-After. */
+export class RateLimited extends GatewayError {
+  readonly retryAfterS: number;
+
+  constructor(retryAfterS: number) {
+    super('GW_ERR_RATE_LIMITED');
+    this.retryAfterS = retryAfterS;
+  }
+}
+
 export function errorBody(code: ErrorCode, message?: string): { error: ErrorCode; message: string } {
   return { error: code, message: message ?? errorTable[code].message };
 }

@@ -5,7 +5,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatched, Inbound } from '../dispatch.js';
 import { callIdOf, parseEnvelope, phoneNumberOf } from '../envelope.js';
-import { GatewayError } from '../errors.js';
+import { GatewayError, RateLimited } from '../errors.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { replayKey } from '../replay-cache.js';
 import type { RouteVersions, RoutesVersion } from '../route-versions.js';
@@ -114,20 +114,19 @@ export const webhookPlugin: FastifyPluginAsync<WebhookPluginOptions> = async (ap
       const scope = (accountEndpoint ? version.table.scopeForPhoneNumber(phoneNumberOf(envelope)) : undefined) ?? endpoint;
 
       const { rate } = version.config.limits;
-      const retryAfterS = rate === undefined ? undefined : await rateLimit(request, rate, rateBucket(scope.assistant));
-      if (retryAfterS !== undefined && event !== 'tool-calls') {
-        request.log.warn({ assistant: scope.assistant, event, retry_after_s: retryAfterS }, 'webhook rate limited');
-        void reply.header('retry-after', String(retryAfterS));
-        throw new GatewayError('GW_ERR_RATE_LIMITED');
-      }
+      const overLimit = rate === undefined ? undefined : () => rateLimit(request, rate, rateBucket(scope.assistant));
 
       const span = tracer.startWebhook({ traceparent: header(request, 'traceparent'), tracestate: header(request, 'tracestate') }, `webhook ${event}`, { 'hms.event': event, 'hms.assistant': scope.assistant });
       const replay = verdict.signed ? replayKey(scope.assistant ?? '', verdict.digest) : undefined;
       let result: Dispatched;
       try {
-        result = await version.dispatch({ scope, envelope, raw, receivedAt, replayKey: replay, span, rateLimited: retryAfterS !== undefined });
+        result = await version.dispatch({ scope, envelope, raw, receivedAt, replayKey: replay, span, overLimit });
       } catch (err) {
         span.end({ error: (err as Error).message });
+        if (err instanceof RateLimited) {
+          request.log.warn({ assistant: scope.assistant, event, retry_after_s: err.retryAfterS }, 'webhook rate limited');
+          void reply.header('retry-after', String(err.retryAfterS));
+        }
         throw err;
       }
       const finishedAt = now();
@@ -140,7 +139,7 @@ export const webhookPlugin: FastifyPluginAsync<WebhookPluginOptions> = async (ap
           call_id: result.ctx.logId,
           event,
           assistant: result.ctx.assistant,
-          outcome: result.replayed ? 'replayed' : retryAfterS !== undefined ? 'rate_limited' : 'ok',
+          outcome: result.replayed ? 'replayed' : result.rateLimited ? 'rate_limited' : 'ok',
           ms: finishedAt - receivedAt,
           headroom_ms: headroomMs,
           routes_version: version.number,

@@ -121,3 +121,22 @@ limits: { rate: { per_assistant: { max: 2, window: 1m } } }
   ];
   t.strictSame(codes, [200, 200, 429, 429]);
 });
+
+t.test('a repeated copy of an answered webhook gets the first reply and spends no budget', async (t) => {
+  const backend = await startBackend(t, json({ result: 'found' }));
+  const gateway = await startGateway(t, `
+version: 1
+account: { secrets: [test-secret] }
+tools: { lookup: { url: "${backend.url}" } }
+limits: { rate: { per_assistant: { max: 2, window: 1m } } }
+`);
+  const timestamp = Math.floor(Date.now() / 1000);
+  const body = toolCalls([['lookup', {}]], { call: { id: 'call-r' } });
+  const first = await send(`${gateway.url}/webhook`, body, { timestamp });
+  const copy = await send(`${gateway.url}/webhook`, body, { timestamp });
+  t.strictSame([first.status, first.body], [200, { results: [{ tool_call_id: 'tc_1', result: 'found' }] }]);
+  t.strictSame([copy.status, copy.body], [200, first.body], 'the copy gets the first reply');
+  t.equal(backend.requests.length, 1);
+  t.equal((await send(`${gateway.url}/webhook`, statusUpdate(2))).status, 200, 'the copy did not spend the second slot');
+  t.equal((await send(`${gateway.url}/webhook`, statusUpdate(3))).status, 429);
+});
