@@ -67,7 +67,7 @@ export function createDispatcher(deps: DispatchDeps) {
   const runToolCalls = createToolCallRunner(deps);
   // A timestamp is accepted from `tolerance` before to `tolerance` after it, so a copy can arrive
   // up to twice the tolerance after the first one (plus a second of rounding).
-  const replays = createReplayCache(deps.shared.keyValue<{ reply: unknown }>('replay'), 2 * config.security.timestamp_tolerance + 1000, onSharedError);
+  const replays = createReplayCache(deps.shared.keyValue<{ reply: string }>('replay'), 2 * config.security.timestamp_tolerance + 1000, onSharedError);
 
   async function askForAssistant(target: CompiledTarget, raw: Buffer, ctx: CallContext, cutoffAt: number): Promise<Record<string, unknown> | undefined> {
     const timeoutMs = Math.min(target.timeoutMs, cutoffAt - now());

@@ -1,6 +1,7 @@
 // One upstream HTTP request under a time limit, on an undici dispatcher. The only module that
 // knows undici's errors: it translates every transport failure into a reason the caller can speak.
 
+import { EventEmitter } from 'node:events';
 import type { Dispatcher } from 'undici';
 
 export interface UpstreamRequest {
@@ -54,6 +55,22 @@ const unavailableCodes = new Set([
 class DeadlineExceeded extends Error {}
 class ResponseTooLarge extends Error {}
 
+/**
+ * The per-request abort switch. undici takes an EventEmitter with `aborted` and `reason` as a
+ * signal; one costs a fraction of an AbortController to make, and every upstream request needs one.
+ */
+class Cancel extends EventEmitter {
+  aborted = false;
+  reason: unknown = undefined;
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.emit('abort');
+  }
+}
+
 export type Clock = () => number;
 
 export function createForwarder(dispatcherFor: (origin: string) => Dispatcher, now: Clock = Date.now) {
@@ -63,9 +80,9 @@ export function createForwarder(dispatcherFor: (origin: string) => Dispatcher, n
     if (options.timeoutMs <= 0 || options.signal?.aborted || options.cancel?.aborted) {
       return { ok: false, reason: 'timeout', detail: 'no time left before the deadline', elapsedMs: 0 };
     }
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new DeadlineExceeded(`no reply within ${options.timeoutMs}ms`)), options.timeoutMs);
-    const onOuterAbort = () => controller.abort(new DeadlineExceeded('the deadline of the event ran out'));
+    const cancel = new Cancel();
+    const timer = setTimeout(() => cancel.abort(new DeadlineExceeded(`no reply within ${options.timeoutMs}ms`)), options.timeoutMs);
+    const onOuterAbort = () => cancel.abort(new DeadlineExceeded('the deadline of the event ran out'));
     options.signal?.addEventListener('abort', onOuterAbort, { once: true });
     options.cancel?.addEventListener('abort', onOuterAbort, { once: true });
     try {
@@ -75,7 +92,7 @@ export function createForwarder(dispatcherFor: (origin: string) => Dispatcher, n
         method: request.method as Dispatcher.HttpMethod,
         headers: request.headers,
         body: request.body ?? null,
-        signal: controller.signal,
+        signal: cancel,
         // Our own timer bounds the whole exchange; undici's per-phase timers must not fire first.
         headersTimeout: 0,
         bodyTimeout: 0,
@@ -83,7 +100,7 @@ export function createForwarder(dispatcherFor: (origin: string) => Dispatcher, n
       const body = await readBody(response.body, options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES);
       return { ok: true, status: response.statusCode, contentType: firstHeader(response.headers['content-type']) ?? '', retryAfter: firstHeader(response.headers['retry-after']), body, elapsedMs: elapsed() };
     } catch (err) {
-      const reason = controller.signal.aborted && controller.signal.reason instanceof DeadlineExceeded ? controller.signal.reason : err;
+      const reason = cancel.aborted && cancel.reason instanceof DeadlineExceeded ? cancel.reason : err;
       return { ok: false, ...describeFailure(reason), elapsedMs: elapsed() };
     } finally {
       clearTimeout(timer);

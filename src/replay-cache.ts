@@ -17,7 +17,11 @@ export function replayKey(scope: string, signatureDigest: string): string {
   return `${scope}\u0000${signatureDigest}`;
 }
 
-export function createReplayCache(store: KeyValueStore<{ reply: unknown }>, ttlMs: number, onStoreError: (err: Error) => void = () => undefined): ReplayCache {
+/**
+ * A reply is kept as its JSON text: tens of thousands of live object graphs (one per webhook for
+ * ten minutes) made every garbage collection slower, and a string is one leaf object.
+ */
+export function createReplayCache(store: KeyValueStore<{ reply: string }>, ttlMs: number, onStoreError: (err: Error) => void = () => undefined): ReplayCache {
   const inFlight = new Map<string, Promise<unknown>>();
   return {
     async claim(key) {
@@ -37,7 +41,8 @@ export function createReplayCache(store: KeyValueStore<{ reply: unknown }>, ttlM
       });
       if (done) {
         inFlight.delete(key);
-        settle(done.reply);
+        // An entry another replica wrote before replies were kept as text is the reply itself.
+        settle(typeof done.reply === 'string' ? JSON.parse(done.reply) : done.reply);
         return { earlier: reply };
       }
       return {
@@ -46,7 +51,7 @@ export function createReplayCache(store: KeyValueStore<{ reply: unknown }>, ttlM
             (value) => {
               inFlight.delete(key);
               settle(value);
-              store.set(key, { reply: value }, ttlMs).catch((err: unknown) => onStoreError(err as Error));
+              store.set(key, { reply: JSON.stringify(value) }, ttlMs).catch((err: unknown) => onStoreError(err as Error));
             },
             (err: unknown) => {
               inFlight.delete(key);
