@@ -26,7 +26,12 @@ export function installErrorHandling(app: FastifyInstance): void {
       gatewayError = new GatewayError('GW_ERR_INTERNAL');
     }
     if (gatewayError.statusCode < 500) {
-      request.log.info({ url: request.url.split('?')[0], status: gatewayError.statusCode, error: gatewayError.code }, 'request rejected');
+      // The webhook's own line when it is refused: what was refused, why, and how long it took.
+      const event = request.headers['x-webhook-event'];
+      request.log.info(
+        { url: request.url.split('?')[0], event: typeof event === 'string' ? event : undefined, outcome: 'rejected', status: gatewayError.statusCode, error: gatewayError.code, ms: reply.elapsedTime },
+        'request rejected',
+      );
     }
     return reply.code(gatewayError.statusCode).send(errorBody(gatewayError.code, gatewayError.message));
   });

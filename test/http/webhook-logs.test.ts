@@ -78,3 +78,20 @@ t.test('signature failures say why, without the secret or the expected signature
   const text = JSON.stringify(gateway.logs);
   t.notOk(/test-secret|second-secret|[0-9a-f]{64}/.test(text), 'no secret and no hex digest in any line');
 });
+
+t.test('a refused webhook has its own line: event, outcome, status, code and time', async (t) => {
+  const gateway = await startGateway(t, routes('http://127.0.0.1:9', false));
+  const res = await send(`${gateway.url}/webhook`, toolCalls([['lookup', {}]]), { contentType: 'text/plain' });
+  t.equal(res.status, 415);
+  t.strictSame(stable(gateway.logs.find((l) => l.msg === 'request rejected')), {
+    level: 30,
+    reqId: 'req-1',
+    url: '/webhook',
+    event: 'tool-calls',
+    outcome: 'rejected',
+    status: 415,
+    error: 'GW_ERR_UNSUPPORTED_MEDIA_TYPE',
+    ms: 'n',
+    msg: 'request rejected',
+  });
+});
