@@ -41,7 +41,7 @@ interface Answered {
   outcome: ToolCallOutcome;
   /** Set when the entry is a fallback sentence. */
   fallback?: FallbackReason;
-  /** An upper bound on the result's JSON size, when known: small results skip the size check. */
+  /** An upper bound on the result's JSON size, when known (see limitValue). */
   maxJsonBytes?: number;
 }
 
@@ -220,7 +220,7 @@ export function createToolCallRunner(deps: ToolCallDeps) {
           if (reason !== undefined) metrics.fallback(tool, reason);
         }
       }
-      const results = answered.map(({ entry, maxJsonBytes }) => (maxJsonBytes !== undefined && maxJsonBytes <= config.limits.result ? entry : limitEntry(entry, config.limits.result, ctx, logger)));
+      const results = answered.map(({ entry, maxJsonBytes }) => limitEntry(entry, config.limits.result, ctx, logger, maxJsonBytes));
       // What was asked and answered is personal data: logged only with logging.payloads: true.
       if (config.logging.payloads) {
         results.forEach((entry, i) => {
@@ -260,9 +260,9 @@ function untilDeadline<T>(promise: Promise<T>, signal: AbortSignal): Promise<T |
 }
 
 /** Contract guard: a result or error over limits.result is cut to fit, as valid JSON. */
-function limitEntry(entry: ToolResultEntry, limit: number, ctx: CallContext, logger: Logger): ToolResultEntry {
+function limitEntry(entry: ToolResultEntry, limit: number, ctx: CallContext, logger: Logger, maxJsonBytes: number | undefined): ToolResultEntry {
   const isResult = 'result' in entry;
-  const { value, truncatedFrom } = limitValue(isResult ? entry.result : entry.error, limit);
+  const { value, truncatedFrom } = limitValue(isResult ? entry.result : entry.error, limit, maxJsonBytes);
   if (truncatedFrom === undefined) return entry;
   logger.warn({ call_id: ctx.logId, tool_call_id: entry.tool_call_id, bytes: truncatedFrom, limit }, 'tool result truncated to limits.result');
   return isResult ? { tool_call_id: entry.tool_call_id, result: value } : { tool_call_id: entry.tool_call_id, error: String(value) };

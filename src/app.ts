@@ -18,10 +18,9 @@ import { installRateLimits } from './http/rate-limit.js';
 import { webhookPlugin, type Dispatch } from './http/webhook.js';
 import { createLogger } from './logging.js';
 import { createMetrics } from './metrics.js';
-import { createRouteVersions } from './route-versions.js';
+import { createRouteVersions, type RouteVersions } from './route-versions.js';
 import { buildRouteTable } from './routing.js';
 import { createMemoryState } from './state/memory-store.js';
-import type { CompiledTarget } from './target.js';
 import { createPropagatingTracer, type Tracer } from './trace-context.js';
 import { createHealthRegistry } from './upstream-health.js';
 import { createUpstreamPools } from './upstream-pools.js';
@@ -72,7 +71,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const now = options.now ?? Date.now;
   const tracer = options.tracer ?? createPropagatingTracer();
 
-  const pools = createUpstreamPools(buildRouteTable(config).origins);
+  // Opened for the first version's origins below, once its route table is built (once).
+  const pools = createUpstreamPools([]);
   const forward = createForwarder(pools.dispatcherFor, now);
   const health = createHealthRegistry(config, now);
   // Several replicas share the ledger, replay cache, per-call counters and rate limits through Redis.
@@ -82,13 +82,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       ? (await import('./state/redis-store.js')).createRedisState(config.store.redis, (err) => logger.warn({ reason: err.message }, 'redis connection problem'))
       : createMemoryState();
 
-  // The outbox resolves a stored delivery's target in the routes in force when it is sent.
-  let currentTargets: (id: string) => CompiledTarget | undefined = () => undefined;
   const delivery =
     options.delivery ??
     createOutbox({
       store: openStore(config.store.path),
-      resolveTarget: (id) => currentTargets(id),
+      // A stored delivery's target comes from the routes in force when it is sent. (The outbox
+      // first looks one up on a timer, after `versions` below exists.)
+      resolveTarget: (id) => versions.current().table.targets.get(id),
       forward,
       now,
       logger,
@@ -106,11 +106,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (storeProblem()) logger.error({ reason: storeProblem() }, 'events will be refused with 503 until the outbox store can be opened; tool calls are still served');
 
   const metrics = createMetrics({ breakerStates: () => health.states(), outboxCounts: () => delivery.counts?.() });
-  const versions = createRouteVersions<Dispatch>(config, (versionConfig, number) => {
+  const versions: RouteVersions<Dispatch> = createRouteVersions<Dispatch>(config, (versionConfig, number) => {
     const table = buildRouteTable(versionConfig);
     return { number, config: versionConfig, table, dispatch: createDispatcher({ config: versionConfig, table, forward, now, logger, delivery, health, shared, metrics }) };
   });
-  currentTargets = (id) => versions.current().table.targets.get(id);
+  void pools.retain(versions.current().table.origins);
   metrics.configVersion(1);
 
   let closing = false;

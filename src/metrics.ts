@@ -64,24 +64,28 @@ export function createMetrics(sources: MetricSources): GatewayMetrics & { regist
       for (const [upstream, state] of sources.breakerStates()) this.set({ upstream }, BREAKER_VALUE[state]);
     },
   });
-  new Gauge({
-    name: `${PREFIX}outbox_pending`,
-    help: 'Event deliveries (and async tool calls) waiting in the durable outbox.',
-    registers: [registry],
-    collect() {
-      const counts = sources.outboxCounts();
-      if (counts) this.set(counts.pending);
-    },
-  });
-  new Gauge({
-    name: `${PREFIX}dead_letters`,
-    help: 'Deliveries that gave up; see `hms-tool-router events list --status dead`.',
-    registers: [registry],
-    collect() {
-      const counts = sources.outboxCounts();
-      if (counts) this.set(counts.dead);
-    },
-  });
+  // Both outbox gauges come from one count of the store per scrape (it is a query).
+  let counted: { at: number; counts: ReturnType<MetricSources['outboxCounts']> } | undefined;
+  const outboxCounts = () => {
+    const at = Date.now();
+    if (counted === undefined || at - counted.at > 1000) counted = { at, counts: sources.outboxCounts() };
+    return counted.counts;
+  };
+  const outboxGauges: [string, string, 'pending' | 'dead'][] = [
+    ['outbox_pending', 'Event deliveries (and async tool calls) waiting in the durable outbox.', 'pending'],
+    ['dead_letters', 'Deliveries that gave up; see `hms-tool-router events list --status dead`.', 'dead'],
+  ];
+  for (const [name, help, field] of outboxGauges) {
+    new Gauge({
+      name: `${PREFIX}${name}`,
+      help,
+      registers: [registry],
+      collect() {
+        const counts = outboxCounts();
+        if (counts) this.set(counts[field]);
+      },
+    });
+  }
   reloadFailures.inc(0);
 
   return {

@@ -1,7 +1,7 @@
 // The tracer the gateway uses: W3C propagation always; OpenTelemetry spans exported over OTLP/HTTP
 // when OTEL_EXPORTER_OTLP_ENDPOINT is set. The SDK is loaded only then, so it costs nothing otherwise.
 
-import { createPropagatingTracer, parseTraceparent, type SpanAttributes, type TraceSpan, type Tracer } from './trace-context.js';
+import { createPropagatingTracer, formatTraceparent, parseTraceparent, type SpanAttributes, type TraceSpan, type Tracer } from './trace-context.js';
 import { VERSION } from './version.js';
 
 /** OpenTelemetry export when the standard variable asks for it; propagation only otherwise. */
@@ -28,7 +28,7 @@ async function createOtelTracer(serviceName: string): Promise<Tracer> {
     const context = span.spanContext();
     const flags = (context.traceFlags & 0xff).toString(16).padStart(2, '0');
     return {
-      traceparent: `00-${context.traceId}-${context.spanId}-${flags}`,
+      traceparent: formatTraceparent(context.traceId, context.spanId, flags),
       tracestate,
       child(name, attributes) {
         const parent = api.trace.setSpan(api.ROOT_CONTEXT, span);

@@ -3,9 +3,14 @@
 
 const ELLIPSIS = '…';
 
-export function limitValue(value: unknown, limitBytes: number): { value: unknown; truncatedFrom: number | undefined } {
+/**
+ * `maxJsonBytes`, when the caller knows one, bounds the value's JSON size: within the limit, the
+ * value is not serialized just to be measured.
+ */
+export function limitValue(value: unknown, limitBytes: number, maxJsonBytes?: number): { value: unknown; truncatedFrom: number | undefined } {
   // A string of n UTF-16 units serializes to at most 6n + 2 bytes ("\u0000"): short ones need no check.
-  if (typeof value === 'string' && value.length * 6 + 2 <= limitBytes) return { value, truncatedFrom: undefined };
+  const bound = typeof value === 'string' ? Math.min(value.length * 6 + 2, maxJsonBytes ?? Infinity) : maxJsonBytes;
+  if (bound !== undefined && bound <= limitBytes) return { value, truncatedFrom: undefined };
   const serialized = JSON.stringify(value) ?? 'null';
   const size = Buffer.byteLength(serialized);
   if (size <= limitBytes) return { value, truncatedFrom: undefined };

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import type { Config, RateLimitConfig } from '../config/schema.js';
 
 /** Seconds until the request's bucket has room again, or undefined when it may go ahead. */
-export type RateLimitCheck = (request: FastifyRequest, rate: Config['limits']['rate'], bucket: string) => Promise<number | undefined>;
+export type RateLimitCheck = (request: FastifyRequest, rate: NonNullable<Config['limits']['rate']>, bucket: string) => Promise<number | undefined>;
 
 /** The bucket of a webhook: its assistant, or `account` when no assistant matched. */
 export const rateBucket = (assistant: string | undefined): string => (assistant === undefined ? 'account' : `assistant:${assistant}`);
@@ -24,7 +24,6 @@ export async function installRateLimits(app: FastifyInstance, redis: Redis | und
     timeWindow: (request) => asking.get(request)!.limit.window,
   });
   return async (request, rate, bucket) => {
-    if (rate === undefined) return undefined;
     // The global cap first: a webhook refused by it spends nothing of its assistant's budget.
     const buckets: [string, RateLimitConfig | undefined][] = [
       ['global', rate.global],

@@ -41,6 +41,8 @@ type ScopeOf = (table: RouteTable, request: FastifyRequest) => Scope | undefined
 interface InFlight {
   /** The routes in force when it arrived, or (for an assistant a reload removed) an older version that has it. */
   version: RoutesVersion<Dispatch>;
+  /** The endpoint's scope in that version. */
+  scope: Scope;
   /** True when the assistant exists only in an older version: only its calls in progress may go on. */
   removed: boolean;
   event?: string;
@@ -66,18 +68,20 @@ export const webhookPlugin: FastifyPluginAsync<WebhookPluginOptions> = async (ap
     onRequest: async (request: FastifyRequest) => {
       // A request finishes on the routes it started with, whatever a reload does meanwhile.
       const current = versions.current();
-      if (scopeOf(current.table, request)) return void inFlight.set(request, { version: current, removed: false });
+      const scope = scopeOf(current.table, request);
+      if (scope) return void inFlight.set(request, { version: current, scope, removed: false });
       // A reload may have removed the assistant while calls of it are still in progress.
-      const older = [...versions.inUse()].find((version) => scopeOf(version.table, request));
-      if (!older) throw unknownAssistant(request);
-      inFlight.set(request, { version: older, removed: true });
+      for (const version of versions.inUse()) {
+        const older = scopeOf(version.table, request);
+        if (older) return void inFlight.set(request, { version, scope: older, removed: true });
+      }
+      throw unknownAssistant(request);
     },
     handler: async (request: FastifyRequest, reply: FastifyReply) => {
       // The deadline counts from when the request arrived, not from when its body was read.
       const receivedAt = now() - reply.elapsedTime;
       const state = inFlight.get(request)!;
-      const started = state.version;
-      const endpointScope = scopeOf(started.table, request)!;
+      const { version: started, scope: endpointScope } = state;
       const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
       const contentType = header(request, 'content-type');
       if (contentType === undefined || !jsonMediaType.test(contentType)) {
