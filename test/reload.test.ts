@@ -5,13 +5,11 @@
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import t, { type Test } from 'tap';
 import { startServer, type RunningServer } from '../src/server.js';
 import { json, sleep, startBackend, type Backend } from './helpers/backend.js';
 import { cleanEnv, requireBuiltCli, serveCli, waitForLog } from './helpers/cli.js';
-import { eventually, scrape, send, toolCalls } from './helpers/gateway.js';
+import { eventually, memoryLogger, scrape, send, toolCalls } from './helpers/gateway.js';
 
 const routes = (backend: Backend, extra = '') => `version: 1
 account: { secrets: [test-secret] }
@@ -41,14 +39,8 @@ async function serve(t: Test, text: string, layout: 'plain' | 'configmap' = 'pla
   } else {
     writeFileSync(file, text);
   }
-  const logs: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') logs.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  const server = await startServer({ routesFile: file, port: 0, host: '127.0.0.1', logger: pino({ level: 'info' }, sink), env: { STORE: join(dir, 'outbox.db') } });
+  const { logs, logger } = memoryLogger(false, 'info');
+  const server = await startServer({ routesFile: file, port: 0, host: '127.0.0.1', logger, env: { STORE: join(dir, 'outbox.db') } });
   t.teardown(() => server.app.close());
   file = join(dir, 'routes.yaml');
   return { ...server, url: server.address, dir, file, logs };

@@ -2,7 +2,7 @@
 // list as a table and as JSON lines, its filters and exit codes; how the config (and so the store)
 // is found; retry of dead letters picked up by a running gateway process; purge.
 import t, { type Test } from 'tap';
-import { cleanEnv, eventsListJson as listJson, eventsListUntil as listUntil, logRecords, requireBuiltCli, RUN_LIMIT_MS, runCli, startCli, waitForLog, type Started } from '../helpers/cli.js';
+import { cleanEnv, eventsListJson as listJson, outboxRoutesYaml, OUTBOX_SECRET, eventsListUntil as listUntil, logRecords, requireBuiltCli, RUN_LIMIT_MS, runCli, startCli, waitForLog, type Started } from '../helpers/cli.js';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { openOutboxStore, type NewDelivery } from '../../src/events/outbox-store
 import { startBackend, type Backend } from '../helpers/backend.js';
 import { eventually, send } from '../helpers/gateway.js';
 
-const SECRET = 'cli-test-secret-0123456789';
+const SECRET = OUTBOX_SECRET;
 const RECORD_KEYS = ['attempts', 'call_id', 'created_at', 'delivery_id', 'event', 'last_error', 'status', 'target', 'updated_at'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -38,23 +38,6 @@ function tempDir(t: Test, files: Record<string, string> = {}): string {
   return dir;
 }
 
-const yaml = (...lines: string[]): string => `${lines.join('\n')}\n`;
-
-/** A valid config with its store at `storePath` and end-of-call-report going to `target`. */
-function routesYaml(storePath: string, target = 'http://127.0.0.1:9/calls'): string {
-  return yaml(
-    'version: 1',
-    'account:',
-    `  secrets: [${SECRET}]`,
-    'events:',
-    `  end-of-call-report: { url: "${target}" }`,
-    'store:',
-    `  path: ${JSON.stringify(storePath)}`,
-    'delivery:',
-    '  retry: { initial: 50ms, max: 200ms }',
-  );
-}
-
 function delivery(callId: string | undefined, event: string, targetUrl: string, body = '{}'): NewDelivery {
   return {
     callId,
@@ -73,7 +56,7 @@ function fixture(t: Test) {
   const dir = tempDir(t);
   const storePath = join(dir, 'data', 'outbox.db');
   const routes = join(dir, 'routes.yaml');
-  writeFileSync(routes, routesYaml(storePath));
+  writeFileSync(routes, outboxRoutesYaml(storePath));
   const store = openOutboxStore(storePath);
   const [delivered, dead, pending] = store.insert(
     [
@@ -182,7 +165,7 @@ t.test('list: nothing to show exits 0, "No deliveries." as a table and no output
   // A store with no rows at all.
   const empty = tempDir(t);
   const storePath = join(empty, 'outbox.db');
-  writeFileSync(join(empty, 'routes.yaml'), routesYaml(storePath));
+  writeFileSync(join(empty, 'routes.yaml'), outboxRoutesYaml(storePath));
   openOutboxStore(storePath).close();
   t.strictSame(await run(t, ['events', 'list', '--routes', join(empty, 'routes.yaml')], empty), { code: 0, signal: null, stdout: 'No deliveries.\n', stderr: '' });
   t.strictSame(await run(t, ['events', 'list', '--json', '--routes', join(empty, 'routes.yaml')], empty), { code: 0, signal: null, stdout: '', stderr: '' });
@@ -217,7 +200,7 @@ t.test('the config comes from --routes, else ROUTES_FILE, else ./routes.yaml; a 
   const configs = { cwd: 'routes.yaml', env: 'conf/env.yaml', flag: 'conf/flag.yaml' } as const;
   mkdirSync(join(dir, 'conf'));
   for (const [name, file] of Object.entries(configs)) {
-    writeFileSync(join(dir, file), routesYaml(`./stores/${name}.db`));
+    writeFileSync(join(dir, file), outboxRoutesYaml(`./stores/${name}.db`));
     const store = openOutboxStore(join(dir, 'stores', `${name}.db`));
     store.insert([delivery(`from-${name}`, 'end-of-call-report', 'http://127.0.0.1:9/calls')], Date.now());
     store.close();
@@ -257,7 +240,7 @@ t.test('a missing store file exits 1 with a clear message, and is not created', 
   const dir = tempDir(t);
   const storePath = join(dir, 'data', 'outbox.db');
   const routes = join(dir, 'routes.yaml');
-  writeFileSync(routes, routesYaml(storePath));
+  writeFileSync(routes, outboxRoutesYaml(storePath));
   for (const args of [['list'], ['list', '--json'], ['retry', '--all-dead'], ['purge', '--dead', '--older-than', '7d']]) {
     const result = await run(t, ['events', ...args, '--routes', routes], dir);
     t.equal(result.code, 1, `events ${args.join(' ')} exits 1`);
@@ -272,7 +255,7 @@ t.test('a missing store file exits 1 with a clear message, and is not created', 
 t.test('a store file that is not a database exits 1', async (t) => {
   const dir = tempDir(t, { 'outbox.db': 'this is not an SQLite database, just some text that is long enough to have a header\n'.repeat(20) });
   const routes = join(dir, 'routes.yaml');
-  writeFileSync(routes, routesYaml(join(dir, 'outbox.db')));
+  writeFileSync(routes, outboxRoutesYaml(join(dir, 'outbox.db')));
   const result = await run(t, ['events', 'list', '--routes', routes], dir);
   t.equal(result.code, 1);
   t.equal(result.stdout, '');
@@ -318,7 +301,7 @@ t.test('purge: --dead --older-than removes dead deliveries only; missing or bad 
   const dir = tempDir(t);
   const storePath = join(dir, 'outbox.db');
   const routes = join(dir, 'routes.yaml');
-  writeFileSync(routes, routesYaml(storePath));
+  writeFileSync(routes, outboxRoutesYaml(storePath));
   const store = openOutboxStore(storePath);
   const then = Date.now() - 60_000;
   const [a, b, c, d] = store.insert(
@@ -398,7 +381,7 @@ t.test('a 400 dead-letters at once; after the backend is fixed, retry <id> has t
   const { backend, status } = await switchableBackend(t);
   const dir = tempDir(t);
   const routes = join(dir, 'routes.yaml');
-  writeFileSync(routes, routesYaml(join(dir, 'outbox.db'), `${backend.url}/calls`));
+  writeFileSync(routes, outboxRoutesYaml(join(dir, 'outbox.db'), `${backend.url}/calls`));
   const gateway = await startGatewayProcess(t, routes, dir);
 
   const raw = endOfCallReport('call-dead-1');
@@ -458,7 +441,7 @@ t.test('retry --all-dead makes every dead delivery due; the running gateway deli
   const dir = tempDir(t);
   // A relative store path, resolved against the working directory of both the gateway and the CLI.
   const routes = join(dir, 'routes.yaml');
-  writeFileSync(routes, routesYaml('./data/outbox.db', `${backend.url}/calls`));
+  writeFileSync(routes, outboxRoutesYaml('./data/outbox.db', `${backend.url}/calls`));
   const gateway = await startGatewayProcess(t, routes, dir);
   t.ok(existsSync(join(dir, 'data', 'outbox.db')), 'the gateway created the store relative to its working directory');
 

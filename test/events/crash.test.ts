@@ -2,7 +2,7 @@
 // kill -9 right after the platform heard 200 (backend down), restart with the backend up, and the
 // event arrives once, byte for byte; SIGTERM with a delivery in flight exits 0 and loses nothing.
 import t, { type Test } from 'tap';
-import { eventsListJson as listJson, eventsListUntil, exitWithin, requireBuiltCli, RUN_LIMIT_MS, startCli, waitForLog, type Started } from '../helpers/cli.js';
+import { eventsListJson as listJson, eventsListUntil, outboxRoutesYaml, OUTBOX_SECRET, exitWithin, requireBuiltCli, RUN_LIMIT_MS, startCli, waitForLog, type Started } from '../helpers/cli.js';
 
 /** As long as any CLI run may take. */
 const listUntil = (t: Test, cwd: string, routes: string, predicate: (records: Record<string, unknown>[]) => boolean, what: string) => eventsListUntil(t, cwd, routes, predicate, what, RUN_LIMIT_MS);
@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { closedPort, json, sleep, startBackend, type ReceivedRequest } from '../helpers/backend.js';
 import { eventually, send } from '../helpers/gateway.js';
 
-const SECRET = 'cli-test-secret-0123456789';
+const SECRET = OUTBOX_SECRET;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 t.setTimeout(180_000);
@@ -40,21 +40,7 @@ function tempDir(t: Test): string {
 
 function writeRoutes(dir: string, target: string): string {
   const routes = join(dir, 'routes.yaml');
-  writeFileSync(
-    routes,
-    [
-      'version: 1',
-      'account:',
-      `  secrets: [${SECRET}]`,
-      'events:',
-      `  end-of-call-report: { url: "${target}" }`,
-      'store:',
-      `  path: ${JSON.stringify(join(dir, 'data', 'outbox.db'))}`,
-      'delivery:',
-      '  retry: { initial: 50ms, max: 200ms }',
-      '',
-    ].join('\n'),
-  );
+  writeFileSync(routes, outboxRoutesYaml(join(dir, 'data', 'outbox.db'), target));
   return routes;
 }
 

@@ -142,3 +142,22 @@ export async function eventsListUntil(t: Test, cwd: string, routes: string, pred
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
+
+/** The secret the outbox CLI and crash tests sign with. */
+export const OUTBOX_SECRET = 'cli-test-secret-0123456789';
+
+/** A routes file with its outbox at `storePath` and end-of-call-report going to `target`, retried fast. */
+export function outboxRoutesYaml(storePath: string, target = 'http://127.0.0.1:9/calls'): string {
+  return [
+    'version: 1',
+    'account:',
+    `  secrets: [${OUTBOX_SECRET}]`,
+    'events:',
+    `  end-of-call-report: { url: "${target}" }`,
+    'store:',
+    `  path: ${JSON.stringify(storePath)}`,
+    'delivery:',
+    '  retry: { initial: 50ms, max: 200ms }',
+    '',
+  ].join('\n');
+}

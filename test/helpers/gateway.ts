@@ -33,6 +33,15 @@ export async function startGateway(t: Test, routesYaml: string, options: Gateway
     config.store.path = join(dir, 'outbox.db');
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   }
+  const { logs, logger } = memoryLogger(config.logging.payloads);
+  const app = await buildApp({ config, logger, ...(options.now ? { now: options.now } : {}) });
+  const address = await app.listen({ port: 0, host: '127.0.0.1' });
+  t.teardown(() => app.close());
+  return { url: address, app, logs };
+}
+
+/** The production logger (redaction, masking, payloads off unless asked), writing parsed records into `logs`. */
+export function memoryLogger(payloads = false, level = 'debug'): { logs: Record<string, unknown>[]; logger: ReturnType<typeof createLogger> } {
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -40,12 +49,7 @@ export async function startGateway(t: Test, routesYaml: string, options: Gateway
       done();
     },
   });
-  // The production logger (redaction, masking, payloads off unless logging.payloads), into memory.
-  const logger = createLogger({ level: 'debug', payloads: config.logging.payloads, pretty: false, destination: sink });
-  const app = await buildApp({ config, logger, ...(options.now ? { now: options.now } : {}) });
-  const address = await app.listen({ port: 0, host: '127.0.0.1' });
-  t.teardown(() => app.close());
-  return { url: address, app, logs };
+  return { logs, logger: createLogger({ level, payloads, pretty: false, destination: sink }) };
 }
 
 export const SECRET = 'test-secret';
