@@ -4,6 +4,7 @@
 // limit, async hand-off, then the attempts; a fallback sentence for anything without a result.
 
 import type { Logger } from 'pino';
+import { AbortSwitch, type AbortSignalLike } from './abort-switch.js';
 import { createAttemptRunner } from './attempts.js';
 import type { Config, FallbackReason } from './config/schema.js';
 import type { Envelope, ToolCall } from './envelope.js';
@@ -87,7 +88,7 @@ export function createToolCallRunner(deps: ToolCallDeps) {
    * Everything after the checks: the attempts and what their reply means. `succeeded` is true
    * only for a real result (or an accepted async hand-off): that is what the ledger remembers.
    */
-  async function callBackend(call: ToolCall & { name: string }, args: Record<string, unknown>, route: ToolRoute & { level: string }, envelope: Envelope, ctx: CallContext, cutoffAt: number, signal: AbortSignal, key: string | undefined): Promise<Answered & { succeeded: boolean }> {
+  async function callBackend(call: ToolCall & { name: string }, args: Record<string, unknown>, route: ToolRoute & { level: string }, envelope: Envelope, ctx: CallContext, cutoffAt: number, signal: AbortSignalLike, key: string | undefined): Promise<Answered & { succeeded: boolean }> {
     const failed = (answered: Answered) => ({ ...answered, succeeded: false });
     const { target, policy } = route;
     const id = call.id;
@@ -156,7 +157,7 @@ export function createToolCallRunner(deps: ToolCallDeps) {
     return { entry: { tool_call_id: id, result: reply.value }, outcome: 'ok', succeeded: true, maxJsonBytes: outcome.response.body.length * 6 + 2 };
   }
 
-  async function runOne(call: ToolCall, scope: Scope, envelope: Envelope, ctx: CallContext, cutoffAt: number, signal: AbortSignal, rateLimited: boolean): Promise<Answered & { route?: ToolRoute & { level: string } }> {
+  async function runOne(call: ToolCall, scope: Scope, envelope: Envelope, ctx: CallContext, cutoffAt: number, signal: AbortSignalLike, rateLimited: boolean): Promise<Answered & { route?: ToolRoute & { level: string } }> {
     const id = call.id;
     const error = (message: string, outcome: ToolCallOutcome = 'error'): Answered => ({ entry: { tool_call_id: id, error: message }, outcome });
     if (call.name === undefined) return error('The tool call has no function name.');
@@ -170,7 +171,7 @@ export function createToolCallRunner(deps: ToolCallDeps) {
     return { ...(await runRouted({ ...call, name }, args, route, envelope, ctx, cutoffAt, signal)), route };
   }
 
-  async function runRouted(call: ToolCall & { name: string }, args: Record<string, unknown>, route: ToolRoute & { level: string }, envelope: Envelope, ctx: CallContext, cutoffAt: number, signal: AbortSignal): Promise<Answered> {
+  async function runRouted(call: ToolCall & { name: string }, args: Record<string, unknown>, route: ToolRoute & { level: string }, envelope: Envelope, ctx: CallContext, cutoffAt: number, signal: AbortSignalLike): Promise<Answered> {
     const { id, name } = call;
     const { policy } = route;
 
@@ -208,10 +209,10 @@ export function createToolCallRunner(deps: ToolCallDeps) {
   return async function runToolCalls(calls: ToolCall[], scope: Scope, envelope: Envelope, ctx: CallContext, cutoffAt: number, rateLimited = false): Promise<{ results: ToolResultEntry[] }> {
     // One signal for the whole webhook: at the cut-off every call still running gets its fallback
     // and its upstream request is aborted (unless the tool continues after the deadline).
-    const deadline = new AbortController();
+    const deadline = new AbortSwitch();
     const timer = setTimeout(() => deadline.abort(), Math.max(0, cutoffAt - now()));
     try {
-      const answered = await Promise.all(calls.map((call) => runOne(call, scope, envelope, ctx, cutoffAt, deadline.signal, rateLimited)));
+      const answered = await Promise.all(calls.map((call) => runOne(call, scope, envelope, ctx, cutoffAt, deadline, rateLimited)));
       if (metrics) {
         // Counted once per call, here: a call cut at the deadline may also have failed inside.
         for (const [i, { outcome, route, fallback: reason }] of answered.entries()) {
@@ -241,7 +242,7 @@ function asLedgerOutcome({ entry, succeeded }: Answered & { succeeded: boolean }
 }
 
 /** The value, or undefined if the signal aborts first. */
-function untilDeadline<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+function untilDeadline<T>(promise: Promise<T>, signal: AbortSignalLike): Promise<T | undefined> {
   if (signal.aborted) return Promise.resolve(undefined);
   return new Promise((resolve, reject) => {
     const onAbort = () => resolve(undefined);

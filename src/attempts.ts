@@ -3,6 +3,7 @@
 // where repeating is safe and only if they can still finish, and a hedge races a slow attempt.
 
 import type { Logger } from 'pino';
+import { AbortSwitch, type AbortSignalLike } from './abort-switch.js';
 import type { FailureReason, ForwardOptions, UpstreamRequest, UpstreamResponse, UpstreamResult } from './forward.js';
 import type { CompiledTarget } from './target.js';
 import type { SpanAttributes, TraceSpan } from './trace-context.js';
@@ -21,7 +22,7 @@ export interface AttemptsInput {
   /** No attempt may run past this instant. */
   cutoffAt: number;
   /** Aborts attempts and backoff waits (the webhook's deadline); absent for on_deadline: continue. */
-  signal: AbortSignal | undefined;
+  signal: AbortSignalLike | undefined;
   /** True when a reply counts as a breaker failure although it arrived (5xx, unreadable). */
   isFailure: (response: UpstreamResponse) => boolean;
   log: Record<string, unknown>;
@@ -50,7 +51,7 @@ export function createAttemptRunner(deps: AttemptsDeps) {
   const random = deps.random ?? Math.random;
 
   /** One attempt; `abort` is its own switch when a hedge may race it (the slower one is aborted). */
-  function attempt(input: AttemptsInput, number: number, timeoutMs: number, abort?: AbortSignal) {
+  function attempt(input: AttemptsInput, number: number, timeoutMs: number, abort?: AbortSwitch) {
     const headers: Record<string, string> = { ...input.request.headers, 'x-deadline-ms': String(Math.floor(timeoutMs)) };
     const span = input.span?.child(`${input.request.method} ${input.target.label}`, { ...input.spanAttributes, 'hms.attempt': number });
     if (span) {
@@ -77,8 +78,8 @@ export function createAttemptRunner(deps: AttemptsDeps) {
   async function attemptWithHedge(input: AttemptsInput, number: number, timeoutMs: number): Promise<{ result: UpstreamResult; attempts: number }> {
     const hedgeMs = input.policy.hedgeMs;
     if (hedgeMs === undefined || !input.policy.repeatable || hedgeMs >= timeoutMs) return { result: await attempt(input, number, timeoutMs), attempts: 1 };
-    const first = new AbortController();
-    const firstResult = attempt(input, number, timeoutMs, first.signal);
+    const first = new AbortSwitch();
+    const firstResult = attempt(input, number, timeoutMs, first);
 
     let timer: NodeJS.Timeout | undefined;
     const hedgeDue = new Promise<'hedge'>((resolve) => {
@@ -91,8 +92,8 @@ export function createAttemptRunner(deps: AttemptsDeps) {
     const hedgeIsProbe = input.health.breaker.state() === 'half-open';
     if (left <= 0 || !input.health.breaker.tryAcquire()) return { result: await firstResult, attempts: 1 };
 
-    const second = new AbortController();
-    const secondResult = attempt(input, number + 1, left, second.signal);
+    const second = new AbortSwitch();
+    const secondResult = attempt(input, number + 1, left, second);
     const answered = (r: UpstreamResult) => r.ok;
     const winner = await firstAnswer([firstResult, secondResult], answered);
     // The slower one is aborted: its connection closes and its outcome is ignored.
@@ -161,7 +162,7 @@ export function retryAfterMs(value: string, nowMs: number): number | undefined {
 }
 
 /** Waits, unless the signal aborts first; resolves false when aborted. */
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+function sleep(ms: number, signal: AbortSignalLike | undefined): Promise<boolean> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve(false);
     const timer = setTimeout(() => {

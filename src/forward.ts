@@ -1,8 +1,8 @@
 // One upstream HTTP request under a time limit, on an undici dispatcher. The only module that
 // knows undici's errors: it translates every transport failure into a reason the caller can speak.
 
-import { EventEmitter } from 'node:events';
 import type { Dispatcher } from 'undici';
+import { AbortSwitch, type AbortSignalLike } from './abort-switch.js';
 
 export interface UpstreamRequest {
   origin: string;
@@ -38,9 +38,9 @@ export type UpstreamResult = UpstreamResponse | UpstreamFailure;
 export interface ForwardOptions {
   timeoutMs: number;
   /** Cancels the request from outside (the caller's own deadline); counted as a timeout. */
-  signal?: AbortSignal | undefined;
+  signal?: AbortSignalLike | undefined;
   /** A second switch (a hedge cancels its slower twin); cheaper than merging with AbortSignal.any. */
-  cancel?: AbortSignal | undefined;
+  cancel?: AbortSignalLike | undefined;
   maxResponseBytes?: number;
 }
 
@@ -55,22 +55,6 @@ const unavailableCodes = new Set([
 class DeadlineExceeded extends Error {}
 class ResponseTooLarge extends Error {}
 
-/**
- * The per-request abort switch. undici takes an EventEmitter with `aborted` and `reason` as a
- * signal; one costs a fraction of an AbortController to make, and every upstream request needs one.
- */
-class Cancel extends EventEmitter {
-  aborted = false;
-  reason: unknown = undefined;
-
-  abort(reason: unknown): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.reason = reason;
-    this.emit('abort');
-  }
-}
-
 export type Clock = () => number;
 
 export function createForwarder(dispatcherFor: (origin: string) => Dispatcher, now: Clock = Date.now) {
@@ -80,7 +64,7 @@ export function createForwarder(dispatcherFor: (origin: string) => Dispatcher, n
     if (options.timeoutMs <= 0 || options.signal?.aborted || options.cancel?.aborted) {
       return { ok: false, reason: 'timeout', detail: 'no time left before the deadline', elapsedMs: 0 };
     }
-    const cancel = new Cancel();
+    const cancel = new AbortSwitch();
     const timer = setTimeout(() => cancel.abort(new DeadlineExceeded(`no reply within ${options.timeoutMs}ms`)), options.timeoutMs);
     const onOuterAbort = () => cancel.abort(new DeadlineExceeded('the deadline of the event ran out'));
     options.signal?.addEventListener('abort', onOuterAbort, { once: true });

@@ -1,8 +1,8 @@
 // The gateway's logger: pino JSON lines (pino-pretty on a terminal) in which secrets are redacted,
 // phone numbers masked and call payloads left out unless logging.payloads is on, at any depth.
 
+import { createRequire } from 'node:module';
 import pino, { type Bindings, type ChildLoggerOptions, type DestinationStream, type Logger } from 'pino';
-import { prettyFactory } from 'pino-pretty';
 import { maskPhoneNumbers } from './redact.js';
 
 export const REDACTED = '[redacted]';
@@ -45,6 +45,16 @@ export const REDACT_PATHS: readonly string[] = ['req', 'res'].flatMap((parent) =
 // Keys whose pino serializer expects the raw value (an Error, a request): scrubbed after it runs.
 const SERIALIZED_KEYS: ReadonlySet<string> = new Set(['err', 'req', 'res']);
 
+/**
+ * stdout is written asynchronously: a write per line cost a system call on every log line, and a
+ * stalled log reader (a full pipe) would block every call. Lines written together go out in one
+ * write; what is buffered is flushed synchronously when the process exits (pino's exit hook),
+ * and past this much unwritten output new lines are dropped rather than grow memory without end.
+ */
+const MAX_BUFFERED_LOG_BYTES = 16 * 1024 * 1024;
+
+const MAX_REMEMBERED_KEYS = 10_000;
+
 // Deeper than any real log line; keeps a pathological object from exhausting the stack.
 const MAX_DEPTH = 32;
 
@@ -60,12 +70,22 @@ export interface LoggerOptions {
 
 /** Scrubs logged values, copy-on-write: a value with nothing to change comes back as itself. */
 function createScrubber(payloadKeys: ReadonlySet<string>) {
+  // What a key means is decided once per key name: log lines repeat the same few keys endlessly.
+  const keyKinds = new Map<string, string | undefined>();
+  const kindOf = (key: string): string | undefined => {
+    if (keyKinds.has(key)) return keyKinds.get(key);
+    const kind = SENSITIVE_KEY.test(key) ? REDACTED : payloadKeys.has(key) ? OMITTED_PAYLOAD : undefined;
+    // Keys come from our own code and from logged payload objects: bounded, but not trusted to be few.
+    if (keyKinds.size < MAX_REMEMBERED_KEYS) keyKinds.set(key, kind);
+    return kind;
+  };
+
   function scrubRecord(record: object, ancestors: object[], skip?: ReadonlySet<string>): object {
     let copy: Record<string, unknown> | undefined;
     for (const key in record) {
       const value = (record as Record<string, unknown>)[key];
       if (value === undefined || value === null || skip?.has(key)) continue;
-      const scrubbed = SENSITIVE_KEY.test(key) ? REDACTED : payloadKeys.has(key) ? OMITTED_PAYLOAD : scrubValue(value, ancestors);
+      const scrubbed = kindOf(key) ?? scrubValue(value, ancestors);
       if (scrubbed !== value) {
         copy ??= { ...record };
         copy[key] = scrubbed;
@@ -117,7 +137,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const scrubber = createScrubber(new Set(options.payloads === true ? [] : PAYLOAD_KEYS));
   const scrubbedSerializer = (serialize: (value: never) => unknown) => (value: unknown) => scrubber.value(serialize(value as never));
 
-  const stream = options.destination ?? pino.destination({ dest: 1, sync: true });
+  const stream = options.destination ?? pino.destination({ dest: 1, sync: false, maxLength: MAX_BUFFERED_LOG_BYTES });
   const toTerminal = options.destination === undefined && process.stdout.isTTY === true;
   const pretty = options.pretty === true || ((options.pretty ?? 'auto') === 'auto' && toTerminal);
 
@@ -154,6 +174,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 
 /** Human lines, formatted synchronously in the write itself, so none is lost on a crash. */
 function prettyStream(destination: DestinationStream, colorize: boolean): DestinationStream {
+  // Loaded only for a terminal: a server writing JSON never pays its memory or start-up time.
+  const { prettyFactory } = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
   const prettify = prettyFactory({ colorize, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
   return { write: (line: string) => destination.write(prettify(line)) };
 }

@@ -1,8 +1,10 @@
 // The gateway's Prometheus metrics (prom-client), one registry per app: counters and histograms
-// the hot path feeds, and gauges read at scrape time (breakers, outbox). Label values are bounded.
+// the hot path feeds (metric-series.ts), and gauges read at scrape time (breakers, outbox).
+// Label values are bounded.
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BreakerState } from './breaker.js';
+import { registerCounter, registerHistogram } from './metric-series.js';
 
 export type WebhookOutcome = 'ok' | 'rejected' | 'error';
 export type ToolCallOutcome = 'ok' | 'replayed' | 'error' | 'timeout' | 'unavailable' | 'invalid_arguments' | 'rate_limited';
@@ -35,23 +37,21 @@ export function createMetrics(sources: MetricSources): GatewayMetrics & { regist
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
-  const webhooks = new Counter({ name: `${PREFIX}webhooks_total`, help: 'Webhooks answered, by event and outcome (ok 2xx, rejected 4xx, error 5xx).', labelNames: ['event', 'outcome'], registers: [registry] });
-  const toolCalls = new Counter({ name: `${PREFIX}tool_calls_total`, help: 'Tool calls answered, by tool, upstream and outcome.', labelNames: ['tool', 'upstream', 'outcome'], registers: [registry] });
-  const upstreamDuration = new Histogram({
+  const webhooks = registerCounter(registry, { name: `${PREFIX}webhooks_total`, help: 'Webhooks answered, by event and outcome (ok 2xx, rejected 4xx, error 5xx).', labelNames: ['event', 'outcome'] });
+  const toolCalls = registerCounter(registry, { name: `${PREFIX}tool_calls_total`, help: 'Tool calls answered, by tool, upstream and outcome.', labelNames: ['tool', 'upstream', 'outcome'] });
+  const upstreamDuration = registerHistogram(registry, {
     name: `${PREFIX}upstream_duration_seconds`,
     help: 'Duration of each upstream attempt, by upstream name (or origin for url: targets).',
     labelNames: ['upstream'],
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [registry],
   });
-  const headroom = new Histogram({
+  const headroom = registerHistogram(registry, {
     name: `${PREFIX}deadline_headroom_seconds`,
     help: 'Time left before the deadline when the reply was written, by event.',
     labelNames: ['event'],
     buckets: [0, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 6, 8, 10],
-    registers: [registry],
   });
-  const fallbacks = new Counter({ name: `${PREFIX}fallbacks_total`, help: 'Fallback sentences answered instead of a result, by tool and reason.', labelNames: ['tool', 'reason'], registers: [registry] });
+  const fallbacks = registerCounter(registry, { name: `${PREFIX}fallbacks_total`, help: 'Fallback sentences answered instead of a result, by tool and reason.', labelNames: ['tool', 'reason'] });
   const configVersion = new Gauge({ name: `${PREFIX}config_version`, help: 'Version of routes.yaml in force: 1 at start, +1 per reload that changed it.', registers: [registry] });
   const reloadFailures = new Counter({ name: `${PREFIX}config_reload_failures_total`, help: 'Reloads refused because routes.yaml was invalid or unreadable.', registers: [registry] });
   new Gauge({
@@ -90,11 +90,11 @@ export function createMetrics(sources: MetricSources): GatewayMetrics & { regist
 
   return {
     registry,
-    webhook: (event, status) => webhooks.inc({ event: eventLabel(event), outcome: status >= 500 ? 'error' : status >= 400 ? 'rejected' : 'ok' }),
-    headroom: (event, ms) => headroom.observe({ event: eventLabel(event) }, ms / 1000),
-    toolCall: (tool, upstream, outcome) => toolCalls.inc({ tool, upstream, outcome }),
-    upstreamDuration: (upstream, ms) => upstreamDuration.observe({ upstream }, ms / 1000),
-    fallback: (tool, reason) => fallbacks.inc({ tool, reason }),
+    webhook: (event, status) => webhooks.inc([eventLabel(event), status >= 500 ? 'error' : status >= 400 ? 'rejected' : 'ok']),
+    headroom: (event, ms) => headroom.observe([eventLabel(event)], ms / 1000),
+    toolCall: (tool, upstream, outcome) => toolCalls.inc([tool, upstream, outcome]),
+    upstreamDuration: (upstream, ms) => upstreamDuration.observe([upstream], ms / 1000),
+    fallback: (tool, reason) => fallbacks.inc([tool, reason]),
     configVersion: (version) => configVersion.set(version),
     reloadFailed: () => reloadFailures.inc(),
   };
