@@ -3,7 +3,7 @@
 // the large-table check and the durable-ack check. Prints one table of results with the ratios
 // and PASS/FAIL against the goals of issue 6, and writes it to bench/results.md.
 //
-//   npm run bench                 full run, about 7 minutes on a quiet 2-core machine
+//   npm run bench                 full run, about 8 minutes on a quiet 2-core machine
 //   npm run bench -- --quick      smoke run, about 1 minute (1 round, short runs)
 //   options: --rounds N --duration S --warmup S --only ID[,ID] --skip memory,large,durable
 //            --no-pin --log-file FILE (gateway logs; default /dev/null) --out FILE --keep-tmp
@@ -45,6 +45,9 @@ const skip = new Set(opts.skip.split(',').filter(Boolean));
 const pin = !opts['no-pin'] && hasTaskset() && cpus().length >= 2;
 
 /** The goals of issue 6, as ratios against the bare forwarder measured in the same run. */
+/** How long the memory check lets both processes sit idle before reading their settled RSS. */
+const IDLE_SETTLE_SECONDS = 40;
+
 const GOALS = { throughputRatio: 0.85, p50DeltaMs: 0.3, p99Ratio: 1.3, peakRssMB: 250, idleRssMB: 90, largeTableCost: 0.05, startMs: 1000, reloadMs: 1000, durablePerSecond: 1500 };
 
 const SCENARIOS = [
@@ -122,15 +125,30 @@ async function main() {
     const webhook = { secret, tools: toolsWithDelay(5000, 4), bodyBytes: 1024 };
     const memory = {};
     // The bare forwarder's figures are a reference only; the quick run skips them.
-    for (const which of quick ? ['gateway'] : ['gateway', 'bare']) {
-      const dir = join(tmp, `memory-${which}`);
-      const target = which === 'gateway' ? await startGateway(group, { pin, name: 'gateway (memory)', dir, yaml: gatewayYaml(dir), logFile: opts['log-file'] }) : await startBare(group, { pin, secret, backend: backend.origin });
-      await new Promise((r) => setTimeout(r, 2000));
-      const idleKB = memoryKB(target.pid).rssKB;
+    const which = quick ? ['gateway'] : ['gateway', 'bare'];
+    const targets = {};
+    for (const name of which) {
+      const dir = join(tmp, `memory-${name}`);
+      targets[name] = name === 'gateway' ? await startGateway(group, { pin, name: 'gateway (memory)', dir, yaml: gatewayYaml(dir), logFile: opts['log-file'] }) : await startBare(group, { pin, secret, backend: backend.origin });
+    }
+    // Idle RSS twice: 2 s after start, and settled. V8 gives back the heap that start-up grew only
+    // once its memory reducer runs (about 20 s into an idle process); what an idle sidecar costs
+    // from then on is the settled figure. Both processes idle side by side meanwhile.
+    await new Promise((r) => setTimeout(r, 2000));
+    const idle = Object.fromEntries(which.map((name) => [name, { idleKB: memoryKB(targets[name].pid).rssKB, settledKB: Infinity }]));
+    const settleSeconds = quick ? 0 : IDLE_SETTLE_SECONDS;
+    for (let s = 2; s < settleSeconds; s++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      // The lowest of the last 10 s: a figure that holds, not a momentary dip.
+      if (s >= settleSeconds - 10) for (const name of which) idle[name].settledKB = Math.min(idle[name].settledKB, memoryKB(targets[name].pid).rssKB);
+    }
+    for (const name of which) {
+      const target = targets[name];
       // Sent over 2 s: from then until the first answers (5 s) all 2,000 are in flight together.
       const burst = await loadgen.call({ cmd: 'burst', origin: target.origin, webhook, count: 500, rampMs: 2000, targetPid: target.pid, backendPid: backend.child.pid });
-      memory[which] = { idleKB, ...burst };
-      log(`  ${which}: idle ${fmt(mb(idleKB))} MB, ${burst.answered}/${burst.toolCalls} answered in ${fmt(burst.elapsedMs / 1000, 1)} s (per webhook ${fmt(burst.latency.min / 1000, 1)}–${fmt(burst.latency.max / 1000, 1)} s), peak ${fmt(mb(burst.peakRssKB))} MB, CPU ${fmt(burst.cpuMs)} ms, others ${fmt(burst.foreignCores, 2)} cores${burst.firstProblem ? `; first problem: ${burst.firstProblem}` : ''}`);
+      memory[name] = { ...idle[name], ...burst };
+      const settled = Number.isFinite(idle[name].settledKB) ? `, settled ${fmt(mb(idle[name].settledKB))} MB` : '';
+      log(`  ${name}: idle ${fmt(mb(idle[name].idleKB))} MB 2 s after start${settled}; ${burst.answered}/${burst.toolCalls} answered in ${fmt(burst.elapsedMs / 1000, 1)} s (per webhook ${fmt(burst.latency.min / 1000, 1)}–${fmt(burst.latency.max / 1000, 1)} s), peak ${fmt(mb(burst.peakRssKB))} MB, CPU ${fmt(burst.cpuMs)} ms, others ${fmt(burst.foreignCores, 2)} cores${burst.firstProblem ? `; first problem: ${burst.firstProblem}` : ''}`);
       await group.stop(target.child);
     }
     results.memory = memory;
@@ -361,7 +379,11 @@ function render(results, elapsedSeconds) {
     const ref = (text) => (b ? ` (bare: ${text(b)})` : '');
     checks.push({ goal: '2,000 tool calls in flight to a 5 s backend: all answered', measured: `${g.answered}/${g.toolCalls} in ${fmt(g.elapsedMs / 1000, 1)} s${ref((x) => `${x.answered}/${x.toolCalls}`)}`, ok: g.answered === g.toolCalls });
     checks.push({ goal: `…peak RSS < ${GOALS.peakRssMB} MB`, measured: `${fmt(mb(g.peakRssKB))} MB${ref((x) => `${fmt(mb(x.peakRssKB))} MB`)}`, ok: mb(g.peakRssKB) < GOALS.peakRssMB });
-    checks.push({ goal: `Idle RSS < ${GOALS.idleRssMB} MB (2 s after start)`, measured: `${fmt(mb(g.idleKB))} MB${ref((x) => `${fmt(mb(x.idleKB))} MB`)}`, ok: mb(g.idleKB) < GOALS.idleRssMB });
+    if (Number.isFinite(g.settledKB)) {
+      checks.push({ goal: `Idle RSS < ${GOALS.idleRssMB} MB (idle ${IDLE_SETTLE_SECONDS} s, settled; 2 s after start in brackets)`, measured: `${fmt(mb(g.settledKB))} MB [${fmt(mb(g.idleKB))} MB]${ref((x) => `${fmt(mb(x.settledKB))} MB [${fmt(mb(x.idleKB))} MB]`)}`, ok: mb(g.settledKB) < GOALS.idleRssMB });
+    } else {
+      checks.push({ goal: `Idle RSS < ${GOALS.idleRssMB} MB (2 s after start; the quick run does not wait for it to settle)`, measured: `${fmt(mb(g.idleKB))} MB${ref((x) => `${fmt(mb(x.idleKB))} MB`)}`, ok: mb(g.idleKB) < GOALS.idleRssMB });
+    }
   }
   if (results.large) {
     const { small, large } = results.large;
