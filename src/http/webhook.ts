@@ -65,17 +65,24 @@ export const webhookPlugin: FastifyPluginAsync<WebhookPluginOptions> = async (ap
   const handle = (scopeOf: ScopeOf, accountEndpoint: boolean) => ({
     // Read at start: fastify fixes a route's body limit when the route is registered.
     bodyLimit: versions.current().config.limits.body,
-    onRequest: async (request: FastifyRequest) => {
+    // A callback hook: an async one costs a promise on every request.
+    onRequest: (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
       // A request finishes on the routes it started with, whatever a reload does meanwhile.
       const current = versions.current();
       const scope = scopeOf(current.table, request);
-      if (scope) return void inFlight.set(request, { version: current, scope, removed: false });
+      if (scope) {
+        inFlight.set(request, { version: current, scope, removed: false });
+        return done();
+      }
       // A reload may have removed the assistant while calls of it are still in progress.
       for (const version of versions.inUse()) {
         const older = scopeOf(version.table, request);
-        if (older) return void inFlight.set(request, { version, scope: older, removed: true });
+        if (older) {
+          inFlight.set(request, { version, scope: older, removed: true });
+          return done();
+        }
       }
-      throw unknownAssistant(request);
+      done(unknownAssistant(request));
     },
     handler: async (request: FastifyRequest, reply: FastifyReply) => {
       // The deadline counts from when the request arrived, not from when its body was read.
