@@ -2,7 +2,7 @@
 // knows undici's errors: it translates every transport failure into a reason the caller can speak.
 
 import type { Dispatcher } from 'undici';
-import { AbortSwitch, type AbortSignalLike } from './abort-switch.js';
+import type { AbortSignalLike } from './abort-switch.js';
 
 export interface UpstreamRequest {
   origin: string;
@@ -60,32 +60,19 @@ export type Clock = () => number;
 export function createForwarder(dispatcherFor: (origin: string) => Dispatcher, now: Clock = Date.now) {
   return async function forwardRequest(request: UpstreamRequest, options: ForwardOptions): Promise<UpstreamResult> {
     const started = now();
-    const elapsed = () => now() - started;
     if (options.timeoutMs <= 0 || options.signal?.aborted || options.cancel?.aborted) {
       return { ok: false, reason: 'timeout', detail: 'no time left before the deadline', elapsedMs: 0 };
     }
-    const cancel = new AbortSwitch();
-    const timer = setTimeout(() => cancel.abort(new DeadlineExceeded(`no reply within ${options.timeoutMs}ms`)), options.timeoutMs);
-    const onOuterAbort = () => cancel.abort(new DeadlineExceeded('the deadline of the event ran out'));
+    const exchange = startExchange(dispatcherFor(request.origin), request, options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES);
+    const timer = setTimeout(() => exchange.stop(new DeadlineExceeded(`no reply within ${options.timeoutMs}ms`)), options.timeoutMs);
+    const onOuterAbort = () => exchange.stop(new DeadlineExceeded('the deadline of the event ran out'));
     options.signal?.addEventListener('abort', onOuterAbort, { once: true });
     options.cancel?.addEventListener('abort', onOuterAbort, { once: true });
     try {
-      const response = await dispatcherFor(request.origin).request({
-        origin: request.origin,
-        path: request.path,
-        method: request.method as Dispatcher.HttpMethod,
-        headers: request.headers,
-        body: request.body ?? null,
-        signal: cancel,
-        // Our own timer bounds the whole exchange; undici's per-phase timers must not fire first.
-        headersTimeout: 0,
-        bodyTimeout: 0,
-      });
-      const body = await readBody(response.body, options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES);
-      return { ok: true, status: response.statusCode, contentType: firstHeader(response.headers['content-type']) ?? '', retryAfter: firstHeader(response.headers['retry-after']), body, elapsedMs: elapsed() };
+      const response = await exchange.done;
+      return { ok: true, ...response, elapsedMs: now() - started };
     } catch (err) {
-      const reason = cancel.aborted && cancel.reason instanceof DeadlineExceeded ? cancel.reason : err;
-      return { ok: false, ...describeFailure(reason), elapsedMs: elapsed() };
+      return { ok: false, ...describeFailure(exchange.stoppedBy() ?? err), elapsedMs: now() - started };
     } finally {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onOuterAbort);
@@ -94,27 +81,84 @@ export function createForwarder(dispatcherFor: (origin: string) => Dispatcher, n
   };
 }
 
-function firstHeader(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
-}
+type Exchanged = Omit<UpstreamResponse, 'ok' | 'elapsedMs'>;
 
-/** The whole reply body, up to `limit` bytes; stream events rather than `for await`, which costs several times more per reply. */
-function readBody(body: Dispatcher.ResponseData['body'], limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    body.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        body.destroy();
-        reject(new ResponseTooLarge(`reply larger than ${limit} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    body.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
-    body.once('error', reject);
+/**
+ * One request on undici's handler API: the reply's status, the two headers the gateway reads and
+ * the body, collected as they arrive. request() would wrap each reply in a Readable stream and an
+ * AsyncResource, which cost more than the rest of the exchange on a small reply.
+ */
+function startExchange(dispatcher: Dispatcher, request: UpstreamRequest, limit: number): { done: Promise<Exchanged>; stop: (reason: Error) => void; stoppedBy: () => Error | undefined } {
+  let abort: ((reason: Error) => void) | undefined;
+  let fail!: (reason: Error) => void;
+  let stoppedBy: Error | undefined;
+  let status = 0;
+  let contentType: string | undefined;
+  let retryAfter: string | undefined;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const done = new Promise<Exchanged>((resolve, reject) => {
+    fail = reject;
+    const handler: Dispatcher.DispatchHandler = {
+      onConnect(abortRequest) {
+        if (stoppedBy) abortRequest(stoppedBy);
+        else abort = abortRequest;
+      },
+      onHeaders(statusCode, rawHeaders) {
+        // 1xx replies are interim: the real one follows.
+        if (statusCode < 200) return true;
+        status = statusCode;
+        for (let i = 0; i < rawHeaders.length; i += 2) {
+          const name = rawHeaders[i]!;
+          // Only two headers matter; their lengths rule out the rest without decoding a name.
+          if (name.length !== 12 && name.length !== 11) continue;
+          const lower = name.toString('latin1').toLowerCase();
+          if (lower === 'content-type') contentType ??= rawHeaders[i + 1]!.toString('latin1');
+          else if (lower === 'retry-after') retryAfter ??= rawHeaders[i + 1]!.toString('latin1');
+        }
+        return true;
+      },
+      onData(chunk) {
+        size += chunk.length;
+        if (size > limit) {
+          stoppedBy ??= new ResponseTooLarge(`reply larger than ${limit} bytes`);
+          abort?.(stoppedBy);
+          return false;
+        }
+        chunks.push(chunk);
+        return true;
+      },
+      onComplete() {
+        resolve({ status, contentType: contentType ?? '', retryAfter, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) });
+      },
+      onError: reject,
+    };
+    dispatcher.dispatch(
+      {
+        origin: request.origin,
+        path: request.path,
+        method: request.method as Dispatcher.HttpMethod,
+        headers: request.headers,
+        body: request.body ?? null,
+        // Our own timer bounds the whole exchange; undici's per-phase timers must not fire first.
+        headersTimeout: 0,
+        bodyTimeout: 0,
+      },
+      handler,
+    );
   });
+  return {
+    done,
+    stop(reason) {
+      if (stoppedBy) return;
+      stoppedBy = reason;
+      // A request still queued for a connection is dropped when it gets one (onConnect); the
+      // caller hears now, not then.
+      if (abort) abort(reason);
+      else fail(reason);
+    },
+    stoppedBy: () => stoppedBy,
+  };
 }
 
 function describeFailure(err: unknown): { reason: FailureReason; detail: string } {

@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { createServer as createHttpServer, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
+import { Client } from 'undici';
 import { createForwarder, type UpstreamRequest, type UpstreamResult } from '../src/forward.js';
 import { createUpstreamPools } from '../src/upstream-pools.js';
 import { closedPort, json, startBackend } from './helpers/backend.js';
@@ -231,6 +232,27 @@ t.test('a backend that accepts but never answers is a timeout', async (t) => {
   const started = performance.now();
   t.strictSame(await forward(post(server.origin), { timeoutMs: 200 }), { ok: false, reason: 'timeout', detail: 'no reply within 200ms', elapsedMs: 0 });
   t.ok(performance.now() - started < 1500);
+});
+
+t.test('a request still queued for a connection times out on time and is never sent', async (t) => {
+  const backend = await startBackend(t, async (_req, res) => {
+    await slow(1000, res);
+    if (!res.destroyed) res.writeHead(200, { 'content-type': 'application/json' }).end('{"result":"first"}');
+  });
+  // One connection, no pipelining: the second request waits for the first to finish.
+  const client = new Client(backend.origin, { pipelining: 1 });
+  t.teardown(() => client.close());
+  const forward = createForwarder(() => client, fixedClock);
+  const first = forward(post(backend.origin), { timeoutMs: 5000 });
+  await new Promise((r) => setTimeout(r, 50));
+  const started = performance.now();
+  const queued = await forward(post(backend.origin), { timeoutMs: 200 });
+  const took = performance.now() - started;
+  t.strictSame(queued, { ok: false, reason: 'timeout', detail: 'no reply within 200ms', elapsedMs: 0 });
+  t.ok(took < 800, `heard at its own time limit, not when the connection was free (${took.toFixed(0)} ms)`);
+  t.strictSame(textOf(await first), { ok: true, status: 200, contentType: 'application/json', retryAfter: undefined, body: '{"result":"first"}', elapsedMs: 0 });
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(backend.requests.length, 1, 'the queued request was dropped, not sent late');
 });
 
 t.test('an external AbortSignal aborting is a timeout', async (t) => {

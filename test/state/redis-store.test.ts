@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRedisState } from '../../src/state/redis-store.js';
-import { requireBuiltCli, serveCli } from '../helpers/cli.js';
+import { requireBuiltCli, serveCli, waitForLog } from '../helpers/cli.js';
 import { json, sleep, startBackend } from '../helpers/backend.js';
 import { send, toolCalls } from '../helpers/gateway.js';
 import { startRedis } from '../helpers/redis.js';
@@ -57,7 +57,8 @@ tools:
   const expected = { results: [{ tool_call_id: 'tc_1', result: { booked: true, ref: 'B-17' } }] };
   t.strictSame([first.body, again.body], [expected, expected]);
   t.equal(backend.requests.length, 1, 'the backend saw one request');
-  t.match(b.output().stdout, '"tool call replayed from the ledger"', 'replica B replayed it');
+  // Log lines reach stdout in batches, at most 200 ms after they were logged.
+  t.match(await waitForLog(b, (line) => line.msg === 'tool call replayed from the ledger', 2000), { call_id: callId }, 'replica B replayed it');
   // A repeated webhook reaching the other replica is recognised too.
   const body = JSON.stringify(toolCalls([['book', { slot: 10 }]], { call: { id: callId } }));
   const timestamp = Math.floor(Date.now() / 1000);
