@@ -257,11 +257,12 @@ export function openOutboxStore(path: string): OutboxStore {
       else settleDead.run(o.error, now, o.seq);
     }
   });
-  const inSavepoint = <T>(write: () => T) => db.transaction(write)();
+  // Nested in the group's transaction, this is a savepoint.
+  const inSavepoint = db.transaction((write: () => unknown) => write());
   const groupMany = db.transaction(<T>(writes: readonly (() => T)[]) =>
     writes.map((write): Settled<T> => {
       try {
-        return { ok: true, value: inSavepoint(write) };
+        return { ok: true, value: inSavepoint(write) as T };
       } catch (err) {
         // SQLite ends the whole transaction on some errors (disk full, I/O): then nothing of the
         // group can be kept, and later writes must not run on their own outside it.

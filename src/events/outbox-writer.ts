@@ -56,23 +56,19 @@ interface Waiting {
 }
 
 /**
- * The asking side. One batch is out at a time: writes asked for while it is being committed
- * wait together and go as the next batch the moment it is answered (when nothing is out, at the
- * end of this turn of the event loop, so the requests parsed in one turn share a commit).
+ * The asking side: the writes asked for in one turn of the event loop (the requests parsed in
+ * that turn) go together at its end, as one batch.
  */
 function createBatcher(sendBatch: (batch: WriteRequest[]) => void, onBusy: (busy: boolean) => void) {
   const waiting = new Map<number, Waiting>();
   let next: WriteRequest[] = [];
-  let out = false;
   let nextId = 0;
   let idle: (() => void) | undefined;
 
   const send = () => {
-    if (out || next.length === 0) return;
     const batch = next;
     next = [];
-    out = true;
-    sendBatch(batch);
+    if (batch.length > 0) sendBatch(batch);
   };
   const settled = () => {
     if (waiting.size > 0) return;
@@ -85,12 +81,11 @@ function createBatcher(sendBatch: (batch: WriteRequest[]) => void, onBusy: (busy
         const id = nextId++;
         if (waiting.size === 0) onBusy(true);
         waiting.set(id, { resolve: resolve as (value: unknown) => void, reject });
-        if (next.length === 0 && !out) setImmediate(send);
+        if (next.length === 0) setImmediate(send);
         next.push({ id, write });
       });
     },
     answer(replies: readonly WriteReply[]) {
-      out = false;
       for (const reply of replies) {
         const w = waiting.get(reply.id);
         if (!w) continue;
@@ -98,19 +93,34 @@ function createBatcher(sendBatch: (batch: WriteRequest[]) => void, onBusy: (busy
         if (reply.ok) w.resolve(reply.value);
         else w.reject(new Error(reply.message));
       }
-      send();
       settled();
     },
-    /** Everything out or waiting to go out is refused (the writer died). */
+    /** Everything sent or about to be is refused (the writer died). */
     failAll(err: Error) {
       const all = [...waiting.values()];
       waiting.clear();
       next = [];
-      out = false;
       for (const w of all) w.reject(err);
       settled();
     },
     idle: () => (waiting.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (idle = resolve))),
+  };
+}
+
+/**
+ * The committing side: batches that arrive while a commit is syncing join into the next group, so
+ * the group grows with the load and one fsync covers it.
+ */
+export function createGroupCommitter(store: OutboxStore, answer: (replies: WriteReply[]) => void): (batch: readonly WriteRequest[]) => void {
+  let queue: WriteRequest[] = [];
+  const flush = () => {
+    const group = queue;
+    queue = [];
+    answer(commitGroup(store, group));
+  };
+  return (batch) => {
+    if (queue.length === 0) setImmediate(flush);
+    queue.push(...batch);
   };
 }
 
