@@ -182,8 +182,8 @@ export interface OutboxStore {
   retry(id: string, now: number): boolean;
   retryAllDead(now: number): number;
   purge(filter: { status: DeliveryStatus; olderThan: number }): number;
-  /** Whether purge would remove anything. */
-  purgeable(filter: { status: DeliveryStatus; olderThan: number }): boolean;
+  /** Whether any delivery has this status (one index probe, whatever the size of the table). */
+  has(status: DeliveryStatus): boolean;
   counts(): Record<DeliveryStatus, number>;
   close(): void;
 }
@@ -278,7 +278,7 @@ export function openOutboxStore(path: string): OutboxStore {
   const retryOne = db.prepare(`UPDATE deliveries SET status = 'pending', next_at = ?, updated_at = ? WHERE id = ? AND status != 'delivered'`);
   const retryDead = db.prepare(`UPDATE deliveries SET status = 'pending', next_at = ?, updated_at = ? WHERE status = 'dead'`);
   const purgeRows = db.prepare(`DELETE FROM deliveries WHERE status = ? AND updated_at < ?`);
-  const anyPurgeable = db.prepare(`SELECT EXISTS (SELECT 1 FROM deliveries WHERE status = ? AND updated_at < ?)`).pluck();
+  const anyWithStatus = db.prepare(`SELECT EXISTS (SELECT 1 FROM deliveries WHERE status = ?)`).pluck();
   const countRows = db.prepare(`SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status`);
 
   return {
@@ -316,7 +316,7 @@ export function openOutboxStore(path: string): OutboxStore {
     retry: (id, now) => retryOne.run(now, now, id).changes > 0,
     retryAllDead: (now) => retryDead.run(now, now).changes,
     purge: ({ status, olderThan }) => purgeRows.run(status, olderThan).changes,
-    purgeable: ({ status, olderThan }) => anyPurgeable.get(status, olderThan) === 1,
+    has: (status) => anyWithStatus.get(status) === 1,
     counts() {
       const counts: Record<DeliveryStatus, number> = { pending: 0, delivered: 0, dead: 0 };
       for (const row of countRows.all() as { status: DeliveryStatus; n: number }[]) counts[row.status] = row.n;

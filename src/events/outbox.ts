@@ -227,8 +227,9 @@ export function createOutbox(deps: OutboxDeps): Outbox {
     const filter = { status: 'delivered' as const, olderThan: now() - settings.retentionMs };
     const failed = (err: unknown) => logger.warn({ detail: (err as Error).message }, 'could not prune delivered events');
     try {
-      // Looked for first on this connection: a gateway with nothing to prune starts no writer.
-      if (!store.purgeable(filter)) return;
+      // The purge scans the delivered rows, so it runs on the writer thread; a store without any
+      // (a new gateway) does not start the writer for it.
+      if (!store.has('delivered')) return;
     } catch (err) {
       return failed(err);
     }

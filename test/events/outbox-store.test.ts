@@ -1,6 +1,6 @@
 // The outbox store on real SQLite files: which deliveries are due (per target, oldest first, a
 // call's later event behind its earlier one, in-flight ones skipped, never more than asked),
-// and a store made before the pending indexes opened as it is.
+// claims and outcomes, and a store made before the pending indexes opened as it is.
 
 import t, { type Test } from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -57,11 +57,13 @@ t.test('due: per target, oldest first; a call waits behind its earlier pending e
   t.strictSame(store.pendingTargets(), [A], 'a target with nothing pending is not listed');
 });
 
-t.test('claim counts an attempt only for deliveries still pending; get reads one whole', async (t) => {
+t.test('claim counts an attempt only for deliveries still pending; get reads one whole; has says whether a status occurs', async (t) => {
   const store = openStore(t);
   store.insert([delivery('a', 'c1'), delivery('a', 'c2')], T0);
   const [s1, s2] = store.list({}).map((r) => r.seq) as [number, number];
+  t.strictSame([store.has('pending'), store.has('delivered'), store.has('dead')], [true, false, false]);
   store.settle([{ seq: s2, status: 'delivered' }], T0 + 1);
+  t.strictSame([store.has('pending'), store.has('delivered'), store.has('dead')], [true, true, false]);
   t.strictSame(
     store.claim([s1, s2], T0 + 2).map((r) => [r.seq, r.attempts, r.updatedAt]),
     [[s1, 1, T0 + 2]],
