@@ -89,7 +89,7 @@ export function createOutbox(deps: OutboxDeps): Outbox {
     for (const [name, value] of Object.entries(headers)) {
       if (!NOT_STORED.has(name) && target.headers[name] !== value) kept[name] = value;
     }
-    return { targetId: target.id, targetUrl: `${target.origin}${target.pathTemplate}`, path, method: target.method, headers: kept, body: Buffer.from(body ?? '') };
+    return { targetId: target.id, targetUrl: `${target.origin}${target.pathTemplate}`, path, method: target.method, headers: kept, body: ownBuffer(body ?? '') };
   }
 
   function requestFor(row: DeliveryRow, target: CompiledTarget, attempt: number): UpstreamRequest {
@@ -277,4 +277,15 @@ function eventHeaders(job: EventJob): Record<string, string> {
   if (job.ctx.callId !== undefined) headers['x-call-id'] = headerSafe(job.ctx.callId);
   if (job.ctx.assistant !== undefined) headers['x-assistant'] = job.ctx.assistant;
   return { ...headers, ...traceHeaders(job.ctx) };
+}
+
+/**
+ * A copy with a memory block of its own: small Buffers share 8 KB pool blocks, and handing one to
+ * the writer thread would copy the whole block.
+ */
+function ownBuffer(body: Buffer | string): Buffer {
+  const source = typeof body === 'string' ? Buffer.from(body) : body;
+  const copy = Buffer.allocUnsafeSlow(source.length);
+  source.copy(copy);
+  return copy;
 }
