@@ -147,14 +147,26 @@ export function createInThreadWriter(store: OutboxStore): OutboxWriter {
 // The thread is this directory's outbox-thread, compiled (.js) or, under the test loader, source (.ts).
 const threadFile = new URL(import.meta.url.endsWith('.ts') ? './outbox-thread.ts' : './outbox-thread.js', import.meta.url);
 
+/** After the thread died, writes are refused this long before a new one is started. */
+const RESTART_AFTER_MS = 1000;
+
 /**
  * Group commit on a worker thread with its own connection to the store at `path`. The thread starts
  * at the first write (a gateway that takes no events never starts it) and again after it died.
  */
 export function startWriterThread(path: string): OutboxWriter {
   let worker: Worker | undefined;
+  // Why the last thread died and until when: a store it cannot open must not cost a thread per batch.
+  let died: { why: string; at: number } | undefined;
   const batcher = createBatcher(
-    (batch) => thread().postMessage(batch),
+    (batch) => {
+      if (died && Date.now() - died.at < RESTART_AFTER_MS) {
+        const why = died.why;
+        queueMicrotask(() => batcher.answer(batch.map(({ id }) => ({ id, ok: false, message: why }))));
+        return;
+      }
+      thread().postMessage(batch);
+    },
     // Keeps the process alive only while a write waits for its answer.
     (busy) => (busy ? worker?.ref() : worker?.unref()),
   );
@@ -164,6 +176,7 @@ export function startWriterThread(path: string): OutboxWriter {
     const gone = (why: string) => {
       if (worker !== started) return;
       worker = undefined;
+      died = { why, at: Date.now() };
       batcher.failAll(new Error(why));
     };
     started.on('message', (replies: WriteReply[]) => batcher.answer(replies));

@@ -1,9 +1,10 @@
 // Group commit on real SQLite files, on the writer thread and on this one: writes asked for
 // together are one transaction (counted in the WAL file itself), a write that fails is refused
-// alone, a transaction that fails refuses its whole group and keeps nothing, close waits.
+// alone, a transaction that fails refuses its whole group and keeps nothing, close waits, a
+// writer that cannot open the store refuses writes with the reason.
 
 import t, { type Test } from 'tap';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -173,4 +174,18 @@ t.test('thread: the writer starts at its first write, and again after close', as
   await writer.close();
   await writer.insert([delivery('after-close')], T0);
   t.strictSame(callIds(store), ['after-close']);
+});
+
+t.test('thread: a store the writer cannot open refuses the writes with why, and keeps refusing them while it stays so', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hms-writer-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'not-a-dir'), 'x');
+  const writer = startWriterThread(join(dir, 'not-a-dir', 'outbox.db'));
+  t.teardown(() => writer.close());
+  const first = await Promise.allSettled([writer.insert([delivery('a')], T0), writer.insert([delivery('b')], T0)]);
+  const again = await Promise.allSettled([writer.insert([delivery('c')], T0)]);
+  for (const result of [...first, ...again]) {
+    t.equal(result.status, 'rejected');
+    t.match((result as PromiseRejectedResult).reason, { message: /^the outbox writer failed: .*not-a-dir/ });
+  }
 });
