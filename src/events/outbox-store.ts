@@ -92,8 +92,14 @@ CREATE TABLE IF NOT EXISTS deliveries (
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL
 );
+-- Counts per status, purges and retry of dead ones.
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_at);
-CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries (target_id, call_id, status, seq);
+-- Partial: only what is still to deliver, so the poll reads due work in order without a sort
+-- and a delivered row leaves these indexes instead of being rewritten in them.
+CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (target_id, seq) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_pending_order ON deliveries (target_id, call_id, seq) WHERE status = 'pending';
+-- Superseded by deliveries_pending_order (stores created before it).
+DROP INDEX IF EXISTS deliveries_order;
 `;
 
 function fromRaw(row: RawRow): DeliveryRow {
@@ -132,15 +138,40 @@ export function toRecord(row: DeliveryRow): DeliveryRecord {
   };
 }
 
+/** How an attempt ended, to be recorded (settle). */
+export type Outcome =
+  | { seq: number; status: 'delivered' }
+  | { seq: number; status: 'pending'; error: string; nextAt: number }
+  | { seq: number; status: 'dead'; error: string };
+
+export type Settled<T> = { ok: true; value: T } | { ok: false; error: Error };
+
 export interface OutboxStore {
   readonly path: string;
-  /** Commits all deliveries in one transaction (group commit); throws if the disk refuses. */
+  /** Commits all deliveries in one transaction; throws if the disk refuses. */
   insert(deliveries: NewDelivery[], now: number): string[];
+  /** The targets that have pending deliveries. */
+  pendingTargets(): string[];
   /**
-   * Due pending deliveries, oldest first, that no earlier pending delivery of the same call and
-   * target is waiting in front of, and that are not already being sent.
+   * Up to `limit` due pending deliveries of one target (their seq), oldest first, that no earlier
+   * pending delivery of the same call is waiting in front of, and that are not being sent already
+   * (`exclude`).
    */
-  due(now: number, limit: number, exclude: ReadonlySet<string>): DeliveryRow[];
+  due(targetId: string, now: number, limit: number, exclude: readonly number[]): number[];
+  /**
+   * Counts an attempt for each delivery still pending, before it is sent (so a crash mid-send
+   * still counts it), and returns them whole; one transaction.
+   */
+  claim(seqs: readonly number[], now: number): DeliveryRow[];
+  get(seq: number): DeliveryRow | undefined;
+  /** Records how attempts ended; one transaction. */
+  settle(outcomes: readonly Outcome[], now: number): void;
+  /**
+   * Group commit: runs every write in one transaction, so they share one commit (one fsync).
+   * Each runs in its own savepoint: one that throws is undone alone and gets its error back.
+   * Throws, and nothing is kept, when the commit fails or an error ended the whole transaction.
+   */
+  group<T>(writes: readonly (() => T)[]): Settled<T>[];
   /** Counts an attempt before it is sent, so a crash mid-send still counts it. */
   startAttempt(id: string, now: number): number;
   markDelivered(id: string, now: number): void;
@@ -151,6 +182,8 @@ export interface OutboxStore {
   retry(id: string, now: number): boolean;
   retryAllDead(now: number): number;
   purge(filter: { status: DeliveryStatus; olderThan: number }): number;
+  /** Whether any delivery has this status (one index probe, whatever the size of the table). */
+  has(status: DeliveryStatus): boolean;
   counts(): Record<DeliveryStatus, number>;
   close(): void;
 }
@@ -186,13 +219,57 @@ export function openOutboxStore(path: string): OutboxStore {
       return id;
     }),
   );
+  // Both walk partial indexes and stop at their limit: the cost is the targets and rows looked
+  // at, not the backlog. INDEXED BY makes a plan that would scan or sort fail loudly instead.
+  const targetsPending = db.prepare(
+    `WITH RECURSIVE t(id) AS (
+       SELECT MIN(target_id) FROM deliveries INDEXED BY deliveries_pending WHERE status = 'pending'
+       UNION ALL
+       SELECT (SELECT MIN(target_id) FROM deliveries INDEXED BY deliveries_pending WHERE status = 'pending' AND target_id > t.id) FROM t WHERE t.id IS NOT NULL)
+     SELECT id FROM t WHERE id IS NOT NULL`,
+  );
   const dueRows = db.prepare(
-    `SELECT * FROM deliveries d
-     WHERE d.status = 'pending' AND d.next_at <= ?
+    `SELECT d.seq FROM deliveries d INDEXED BY deliveries_pending
+     WHERE d.status = 'pending' AND d.target_id = ? AND d.next_at <= ?
+       AND d.seq NOT IN (SELECT value FROM json_each(?))
        AND NOT EXISTS (
-         SELECT 1 FROM deliveries e
+         SELECT 1 FROM deliveries e INDEXED BY deliveries_pending_order
          WHERE e.status = 'pending' AND e.target_id = d.target_id AND e.call_id IS d.call_id AND e.seq < d.seq)
      ORDER BY d.seq LIMIT ?`,
+  );
+  const getRow = db.prepare(`SELECT * FROM deliveries WHERE seq = ?`);
+  const claimRow = db.prepare(`UPDATE deliveries SET attempts = attempts + 1, updated_at = ? WHERE seq = ? AND status = 'pending' RETURNING *`);
+  const settleDelivered = db.prepare(`UPDATE deliveries SET status = 'delivered', last_error = NULL, updated_at = ? WHERE seq = ?`);
+  const settleRetry = db.prepare(`UPDATE deliveries SET last_error = ?, next_at = ?, updated_at = ? WHERE seq = ?`);
+  const settleDead = db.prepare(`UPDATE deliveries SET status = 'dead', last_error = ?, updated_at = ? WHERE seq = ?`);
+  const claimMany = db.transaction((seqs: readonly number[], now: number) => {
+    const rows: DeliveryRow[] = [];
+    for (const seq of seqs) {
+      const row = claimRow.get(now, seq) as RawRow | undefined;
+      if (row) rows.push(fromRaw(row));
+    }
+    return rows;
+  });
+  const settleMany = db.transaction((outcomes: readonly Outcome[], now: number) => {
+    for (const o of outcomes) {
+      if (o.status === 'delivered') settleDelivered.run(now, o.seq);
+      else if (o.status === 'pending') settleRetry.run(o.error, o.nextAt, now, o.seq);
+      else settleDead.run(o.error, now, o.seq);
+    }
+  });
+  // Nested in the group's transaction, this is a savepoint.
+  const inSavepoint = db.transaction((write: () => unknown) => write());
+  const groupMany = db.transaction(<T>(writes: readonly (() => T)[]) =>
+    writes.map((write): Settled<T> => {
+      try {
+        return { ok: true, value: inSavepoint(write) as T };
+      } catch (err) {
+        // SQLite ends the whole transaction on some errors (disk full, I/O): then nothing of the
+        // group can be kept, and later writes must not run on their own outside it.
+        if (!db.inTransaction) throw err;
+        return { ok: false, error: err as Error };
+      }
+    }),
   );
   const bumpAttempt = db.prepare(`UPDATE deliveries SET attempts = attempts + 1, updated_at = ? WHERE id = ? RETURNING attempts`);
   const setDelivered = db.prepare(`UPDATE deliveries SET status = 'delivered', last_error = NULL, updated_at = ? WHERE id = ?`);
@@ -201,16 +278,21 @@ export function openOutboxStore(path: string): OutboxStore {
   const retryOne = db.prepare(`UPDATE deliveries SET status = 'pending', next_at = ?, updated_at = ? WHERE id = ? AND status != 'delivered'`);
   const retryDead = db.prepare(`UPDATE deliveries SET status = 'pending', next_at = ?, updated_at = ? WHERE status = 'dead'`);
   const purgeRows = db.prepare(`DELETE FROM deliveries WHERE status = ? AND updated_at < ?`);
+  const anyWithStatus = db.prepare(`SELECT EXISTS (SELECT 1 FROM deliveries WHERE status = ?)`).pluck();
   const countRows = db.prepare(`SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status`);
 
   return {
     path,
     insert: (deliveries, now) => insertMany(deliveries, now),
-    due(now, limit, exclude) {
-      // Ask for more than needed: rows being sent right now are skipped here, not in SQL.
-      const rows = dueRows.all(now, limit + exclude.size) as RawRow[];
-      return rows.filter((r) => !exclude.has(r.id)).slice(0, limit).map(fromRaw);
+    pendingTargets: () => targetsPending.pluck().all() as string[],
+    due: (targetId, now, limit, exclude) => dueRows.pluck().all(targetId, now, JSON.stringify(exclude), limit) as number[],
+    claim: (seqs, now) => claimMany(seqs, now),
+    get(seq) {
+      const row = getRow.get(seq) as RawRow | undefined;
+      return row && fromRaw(row);
     },
+    settle: (outcomes, now) => settleMany(outcomes, now),
+    group: <T>(writes: readonly (() => T)[]) => groupMany(writes) as Settled<T>[],
     startAttempt(id, now) {
       return (bumpAttempt.get(now, id) as { attempts: number }).attempts;
     },
@@ -234,6 +316,7 @@ export function openOutboxStore(path: string): OutboxStore {
     retry: (id, now) => retryOne.run(now, now, id).changes > 0,
     retryAllDead: (now) => retryDead.run(now, now).changes,
     purge: ({ status, olderThan }) => purgeRows.run(status, olderThan).changes,
+    has: (status) => anyWithStatus.get(status) === 1,
     counts() {
       const counts: Record<DeliveryStatus, number> = { pending: 0, delivered: 0, dead: 0 };
       for (const row of countRows.all() as { status: DeliveryStatus; n: number }[]) counts[row.status] = row.n;

@@ -10,6 +10,7 @@ import { signedHeaders } from '../signature.js';
 import type { CompiledTarget } from '../target.js';
 import type { EventDelivery, EventJob, RequestJob } from './delivery.js';
 import type { DeliveryRow, NewDelivery, OutboxStore } from './outbox-store.js';
+import { createInThreadWriter, startWriterThread } from './outbox-writer.js';
 
 export interface OutboxSettings {
   initialMs: number;
@@ -56,45 +57,39 @@ export function createOutbox(deps: OutboxDeps): Outbox {
   const store = deps.store instanceof Error ? undefined : deps.store;
   let problem: string | undefined = deps.store instanceof Error ? `the outbox store cannot be opened: ${deps.store.message}` : undefined;
 
-  const inFlight = new Map<string, Promise<void>>();
+  // This connection only reads (polls, counts); every write goes through the writer's.
+  const writer = store ? (store.path === ':memory:' ? createInThreadWriter(store) : startWriterThread(store.path)) : undefined;
+  /** Deliveries being sent (by seq) until their outcome is committed: the poll skips them. */
+  const inFlight = new Map<number, Promise<void>>();
   const perTarget = new Map<string, number>();
   let closing = false;
   let timer: NodeJS.Timeout | undefined;
+  /** The next poll is already due now: more reasons to poll change nothing. */
+  let timerSoon = false;
 
-  // Group commit: everything submitted in one turn of the event loop shares one transaction.
-  let batch: { rows: NewDelivery[]; settle: (err?: Error) => void }[] = [];
-  const flush = () => {
-    const pending = batch;
-    batch = [];
+  async function commit(rows: NewDelivery[]): Promise<void> {
+    if (closing) throw new StoreUnavailable('the gateway is shutting down');
+    if (!writer) throw new StoreUnavailable(problem ?? 'no outbox store');
     try {
-      if (!store) throw new StoreUnavailable(problem ?? 'no outbox store');
-      store.insert(
-        pending.flatMap((p) => p.rows),
-        now(),
-      );
-      if (problem?.startsWith('the outbox store refused a write')) problem = undefined;
-      for (const p of pending) p.settle();
-      schedule(0);
+      await writer.insert(rows, now());
     } catch (err) {
-      const reason = err instanceof StoreUnavailable ? err.message : `the outbox store refused a write: ${(err as Error).message}`;
+      const reason = `the outbox store refused a write: ${(err as Error).message}`;
+      // Every event of a failed group lands here: one line per new reason, not per event.
+      if (problem !== reason) logger.error({ reason }, 'events not accepted: outbox store unavailable');
       problem = reason;
-      logger.error({ reason }, 'events not accepted: outbox store unavailable');
-      for (const p of pending) p.settle(new StoreUnavailable(reason));
+      throw new StoreUnavailable(reason);
     }
-  };
-  const commit = (rows: NewDelivery[]) =>
-    new Promise<void>((resolve, reject) => {
-      if (closing) return reject(new StoreUnavailable('the gateway is shutting down'));
-      if (batch.length === 0) setImmediate(flush);
-      batch.push({ rows, settle: (err) => (err ? reject(err) : resolve()) });
-    });
+    if (problem?.startsWith('the outbox store refused a write')) problem = undefined;
+    // A target already sending all it may picks the new rows up when a slot frees.
+    if (rows.some((r) => (perTarget.get(r.request.targetId) ?? 0) < settings.concurrency)) schedule(0);
+  }
 
   function stored(target: CompiledTarget, path: string, headers: Record<string, string>, body: Buffer | string | undefined): NewDelivery['request'] {
     const kept: Record<string, string> = {};
     for (const [name, value] of Object.entries(headers)) {
       if (!NOT_STORED.has(name) && target.headers[name] !== value) kept[name] = value;
     }
-    return { targetId: target.id, targetUrl: `${target.origin}${target.pathTemplate}`, path, method: target.method, headers: kept, body: Buffer.from(body ?? '') };
+    return { targetId: target.id, targetUrl: `${target.origin}${target.pathTemplate}`, path, method: target.method, headers: kept, body: ownBuffer(body ?? '') };
   }
 
   function requestFor(row: DeliveryRow, target: CompiledTarget, attempt: number): UpstreamRequest {
@@ -118,26 +113,24 @@ export function createOutbox(deps: OutboxDeps): Outbox {
     return Math.round(ceiling / 2 + (random() * ceiling) / 2);
   }
 
-  async function deliver(row: DeliveryRow): Promise<void> {
-    const log = {
+  function logFields(row: Pick<DeliveryRow, 'id' | 'callId' | 'event' | 'headers' | 'targetUrl'>) {
+    return {
       delivery_id: row.id,
       call_id: row.callId === null ? undefined : maskPhoneNumbers(row.callId),
       event: row.event,
       tool: row.headers['x-tool-name'],
       target: row.targetUrl.replace(/\?.*$/, ''),
     };
-    const target = deps.resolveTarget(row.targetId);
-    if (!store) return;
-    if (!target) {
-      store.markDead(row.id, 'target no longer in routes.yaml', now());
-      logger.error({ ...log, reason: 'target removed' }, 'delivery dead-lettered');
-      return;
-    }
-    const attempt = store.startAttempt(row.id, now());
+  }
+
+  /** Sends one claimed delivery and records how it went (committed with the others of its turn). */
+  async function deliver(row: DeliveryRow, target: CompiledTarget): Promise<void> {
+    const log = logFields(row);
+    const attempt = row.attempts;
     const outcome = await forward(requestFor(row, target, attempt), { timeoutMs: target.timeoutMs });
     const status = outcome.ok ? outcome.status : undefined;
     if (status !== undefined && status >= 200 && status < 300) {
-      store.markDelivered(row.id, now());
+      await writer!.settle([{ seq: row.seq, status: 'delivered' }], now());
       logger.info({ ...log, attempt, status, ms: outcome.elapsedMs }, 'delivered');
       return;
     }
@@ -145,33 +138,59 @@ export function createOutbox(deps: OutboxDeps): Outbox {
     const final = status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
     const exhausted = attempt >= settings.maxAttempts || now() - row.createdAt >= settings.maxAgeMs;
     if (final || exhausted) {
-      store.markDead(row.id, error, now());
+      await writer!.settle([{ seq: row.seq, status: 'dead', error }], now());
       logger.error({ ...log, attempt, status, reason: final ? 'rejected' : 'gave up', last_error: error }, 'delivery dead-lettered');
       return;
     }
     const wait = backoff(attempt);
-    store.markRetry(row.id, error, now() + wait, now());
+    await writer!.settle([{ seq: row.seq, status: 'pending', error, nextAt: now() + wait }], now());
     logger.warn({ ...log, attempt, status, last_error: error, retry_in_ms: wait }, 'delivery failed; will retry');
+  }
+
+  /**
+   * Claims the picked deliveries in one write (counting their attempts), then sends them. Each
+   * stays in flight until its outcome is committed, so no poll picks it twice.
+   */
+  function send(seqs: number[], target: CompiledTarget): void {
+    const claimed = writer!.claim(seqs, now());
+    for (const seq of seqs) {
+      perTarget.set(target.id, (perTarget.get(target.id) ?? 0) + 1);
+      const work = claimed
+        .then(async (rows) => {
+          const row = rows.find((r) => r.seq === seq);
+          // No longer pending (purged or settled by the CLI meanwhile): nothing to send.
+          if (row) await deliver(row, target);
+          return true;
+        })
+        .catch((err: unknown) => {
+          logger.error({ seq, detail: (err as Error).message }, 'delivery failed unexpectedly; it stays pending');
+          return false;
+        })
+        .then((ok) => {
+          inFlight.delete(seq);
+          perTarget.set(target.id, (perTarget.get(target.id) ?? 1) - 1);
+          // After a failure (the store refusing writes) the next poll tries again, not at once.
+          if (ok) schedule(0);
+        });
+      inFlight.set(seq, work);
+    }
   }
 
   function tick(): void {
     timer = undefined;
+    timerSoon = false;
     if (closing || !store) return;
     prune();
     try {
-      const rows = store.due(now(), 100, new Set(inFlight.keys()));
-      for (const row of rows) {
-        const busy = perTarget.get(row.targetId) ?? 0;
-        if (busy >= settings.concurrency) continue;
-        perTarget.set(row.targetId, busy + 1);
-        const work = deliver(row)
-          .catch((err: unknown) => logger.error({ delivery_id: row.id, detail: (err as Error).message }, 'delivery failed unexpectedly'))
-          .finally(() => {
-            inFlight.delete(row.id);
-            perTarget.set(row.targetId, (perTarget.get(row.targetId) ?? 1) - 1);
-            schedule(0);
-          });
-        inFlight.set(row.id, work);
+      const exclude = [...inFlight.keys()];
+      for (const targetId of store.pendingTargets()) {
+        const free = settings.concurrency - (perTarget.get(targetId) ?? 0);
+        if (free <= 0) continue;
+        const seqs = store.due(targetId, now(), free, exclude);
+        if (seqs.length === 0) continue;
+        const target = deps.resolveTarget(targetId);
+        if (target) send(seqs, target);
+        else for (const seq of seqs) deadTarget(seq);
       }
     } catch (err) {
       logger.error({ detail: (err as Error).message }, 'outbox poll failed');
@@ -179,12 +198,24 @@ export function createOutbox(deps: OutboxDeps): Outbox {
     schedule(settings.pollMs);
   }
 
+  /** A delivery whose target left routes.yaml is dead-lettered without an attempt. */
+  function deadTarget(seq: number): void {
+    const row = store!.get(seq);
+    const work = writer!
+      .settle([{ seq, status: 'dead', error: 'target no longer in routes.yaml' }], now())
+      .then(() => logger.error({ ...(row ? logFields(row) : { seq }), reason: 'target removed' }, 'delivery dead-lettered'))
+      .then(
+        () => schedule(0),
+        (err: unknown) => logger.error({ seq, detail: (err as Error).message }, 'could not dead-letter a delivery; it stays pending'),
+      )
+      .finally(() => inFlight.delete(seq));
+    inFlight.set(seq, work);
+  }
+
   function schedule(ms: number): void {
-    if (closing || !store) return;
-    if (timer !== undefined) {
-      if (ms > 0) return;
-      clearTimeout(timer);
-    }
+    if (closing || !store || (timer !== undefined && (ms > 0 || timerSoon))) return;
+    clearTimeout(timer);
+    timerSoon = ms === 0;
     timer = setTimeout(tick, ms);
   }
 
@@ -193,12 +224,21 @@ export function createOutbox(deps: OutboxDeps): Outbox {
   function prune(): void {
     if (!store || now() - prunedAt < PRUNE_EVERY_MS) return;
     prunedAt = now();
+    const filter = { status: 'delivered' as const, olderThan: now() - settings.retentionMs };
+    const failed = (err: unknown) => logger.warn({ detail: (err as Error).message }, 'could not prune delivered events');
     try {
-      const removed = store.purge({ status: 'delivered', olderThan: now() - settings.retentionMs });
-      if (removed > 0) logger.info({ removed }, 'pruned delivered events past store.retention');
+      // The purge scans the delivered rows, so it runs on the writer thread; a store without any
+      // (a new gateway) does not start the writer for it.
+      if (!store.has('delivered')) return;
     } catch (err) {
-      logger.warn({ detail: (err as Error).message }, 'could not prune delivered events');
+      return failed(err);
     }
+    writer!
+      .purge(filter.status, filter.olderThan)
+      .then((removed) => {
+        if (removed > 0) logger.info({ removed }, 'pruned delivered events past store.retention');
+      })
+      .catch(failed);
   }
 
   if (store) {
@@ -226,6 +266,7 @@ export function createOutbox(deps: OutboxDeps): Outbox {
       if (timer !== undefined) clearTimeout(timer);
       // Deliveries in flight finish (each within its timeout); anything not finished stays pending.
       await Promise.all(inFlight.values());
+      await writer?.close();
       store?.close();
     },
   };
@@ -236,4 +277,15 @@ function eventHeaders(job: EventJob): Record<string, string> {
   if (job.ctx.callId !== undefined) headers['x-call-id'] = headerSafe(job.ctx.callId);
   if (job.ctx.assistant !== undefined) headers['x-assistant'] = job.ctx.assistant;
   return { ...headers, ...traceHeaders(job.ctx) };
+}
+
+/**
+ * A copy with a memory block of its own: small Buffers share 8 KB pool blocks, and handing one to
+ * the writer thread would copy the whole block.
+ */
+function ownBuffer(body: Buffer | string): Buffer {
+  const source = typeof body === 'string' ? Buffer.from(body) : body;
+  const copy = Buffer.allocUnsafeSlow(source.length);
+  source.copy(copy);
+  return copy;
 }

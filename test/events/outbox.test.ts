@@ -1,12 +1,13 @@
 // Durable delivery through the real gateway and a real SQLite file: retries with stable delivery
-// ids, dead letters, order per call and target, 503 when the store cannot take events, and a
-// thousand events with random failures delivered exactly once each.
+// ids, dead letters, order per call and target, 503 when the store cannot take events or refuses
+// a commit, and a thousand events with random failures delivered exactly once each.
 
 import t from 'tap';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
+import Database from 'better-sqlite3';
 import { sleep, startBackend } from '../helpers/backend.js';
 import { envelope, eventually, send, startGateway, toolCalls } from '../helpers/gateway.js';
 import { openOutboxStore } from '../../src/events/outbox-store.js';
@@ -141,9 +142,71 @@ t.test('delivered events older than store.retention are pruned; dead ones are ke
   seed.markDead(oldDead!, 'HTTP 400', Date.now() - 60_000);
   seed.close();
   const gateway = await startGateway(t, `${head}store: { path: "${storePath}", retention: 30s }\n`);
-  await eventually(() => gateway.logs.some((l) => l.msg === 'pruned delivered events past store.retention'));
+  // Generous: the prune is the first write, so it waits for the writer thread to start.
+  await eventually(() => gateway.logs.some((l) => l.msg === 'pruned delivered events past store.retention'), 20_000);
   await gateway.app.close();
   const store = openOutboxStore(storePath);
   t.teardown(() => store.close());
   t.strictSame(store.list({}).map((r) => [r.id, r.status]), [[recentDelivered, 'delivered'], [oldDead, 'dead']]);
+});
+
+t.test('a commit the store refuses: those events get 503 and are not stored, /readyz says why; the next ones are accepted', async (t) => {
+  const backend = await startBackend(t, (_req, res) => void res.writeHead(204).end());
+  const dir = mkdtempSync(join(tmpdir(), 'hms-refuse-'));
+  const storePath = join(dir, 'outbox.db');
+  const gateway = await startGateway(t, `${head}store: { path: "${storePath}" }\nevents: { end-of-call-report: { url: "${backend.url}/calls" } }\n`);
+  // Stands in for a disk that refuses the commit: an error that ends the whole transaction.
+  const other = new Database(storePath);
+  other.exec(`CREATE TRIGGER refuse BEFORE INSERT ON deliveries WHEN NEW.call_id LIKE 'boom%' BEGIN SELECT RAISE(ROLLBACK, 'disk I/O error'); END`);
+  other.close();
+  const report = (id: string) => envelope('end-of-call-report', { call: { id } });
+  const stored = () => {
+    const store = openOutboxStore(storePath);
+    try {
+      return new Set(store.list({}).map((r) => r.callId));
+    } finally {
+      store.close();
+    }
+  };
+
+  const refused = await send(`${gateway.url}/webhook`, report('boom-1'));
+  t.strictSame([refused.status, refused.body], [503, { error: 'GW_ERR_STORE_UNAVAILABLE', message: 'The event could not be stored durably, so it was not accepted. Send it again; GET /readyz says what is wrong.' }]);
+  const notReady = await request(`${gateway.url}/readyz`);
+  t.strictSame([notReady.statusCode, await notReady.body.json()], [503, { status: 'not ready', reasons: ['the outbox store refused a write: disk I/O error'] }]);
+
+  const accepted = await send(`${gateway.url}/webhook`, report('fine-1'));
+  t.equal(accepted.status, 200);
+  const ready = await request(`${gateway.url}/readyz`);
+  t.strictSame([ready.statusCode, await ready.body.json()], [200, { status: 'ready' }]);
+
+  // Concurrent ones may share the refused commit: whatever heard 200 is stored, nothing else is.
+  const ids = ['fine-2', 'fine-3', 'boom-2', 'fine-4', 'fine-5'];
+  const replies = await Promise.all(ids.map((id) => send(`${gateway.url}/webhook`, report(id))));
+  const inStore = stored();
+  for (const [i, id] of ids.entries()) {
+    const status = replies[i]!.status;
+    t.ok(status === 200 || status === 503, `${id}: 200 or 503 (${status})`);
+    t.equal(inStore.has(id), status === 200, `${id}: stored exactly when it heard 200`);
+  }
+  t.equal(replies[2]!.status, 503, 'the refused one is never accepted');
+  t.equal(gateway.logs.filter((l) => l.msg === 'events not accepted: outbox store unavailable').length >= 1, true);
+});
+
+t.test('a stored delivery whose target left routes.yaml is dead-lettered without an attempt', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hms-gone-'));
+  const storePath = join(dir, 'outbox.db');
+  const seed = openOutboxStore(storePath);
+  const gone = { targetId: 'POST http://127.0.0.1:1/gone', targetUrl: 'http://127.0.0.1:1/gone', path: '/gone', method: 'POST', headers: {}, body: Buffer.from('{}') };
+  const [id] = seed.insert([{ callId: 'call-gone', event: 'status-update', request: gone }], Date.now());
+  seed.close();
+  const gateway = await startGateway(t, `${head}store: { path: "${storePath}" }\n`);
+  await eventually(() => gateway.logs.some((l) => l.msg === 'delivery dead-lettered'), 20_000);
+  t.match(gateway.logs.find((l) => l.msg === 'delivery dead-lettered'), { delivery_id: id, call_id: 'call-gone', event: 'status-update', target: 'http://127.0.0.1:1/gone', reason: 'target removed' });
+  await gateway.app.close();
+  const store = openOutboxStore(storePath);
+  t.teardown(() => store.close());
+  t.strictSame(
+    store.list({}).map((r) => [r.id, r.status, r.attempts, r.lastError]),
+    [[id, 'dead', 0, 'target no longer in routes.yaml']],
+  );
 });
