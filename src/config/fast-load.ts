@@ -86,17 +86,23 @@ function resolveValues(data: unknown, env: NodeJS.ProcessEnv): unknown {
     }
     if (Array.isArray(value)) {
       // The items of a `secrets` list are secrets too.
-      for (let i = 0; i < value.length; i++) value[i] = resolve(value[i], inOpaque, key);
+      for (let i = 0; i < value.length; i++) {
+        const item: unknown = value[i];
+        const resolved = resolve(item, inOpaque, key);
+        if (resolved !== item) value[i] = resolved;
+      }
       return value;
     }
     if (typeof value === 'object' && value !== null) {
       const map = value as Record<string, unknown>;
-      // yaml reads a null key (`~:` or `: x`) as "", js-yaml as "null".
-      if (Object.hasOwn(map, 'null')) throw new Decline('null key');
-      for (const name of Object.keys(map)) {
-        // yaml refuses an implicit key of over 1024 characters; js-yaml takes it.
-        if (name.length > 1000) throw new Decline('long key');
-        map[name] = resolve(map[name], inOpaque || (key !== undefined && OPAQUE_KEYS.has(key)), name);
+      const opaque = inOpaque || (key !== undefined && OPAQUE_KEYS.has(key));
+      for (const name in map) {
+        // yaml reads a null key (`~:` or `: x`) as "", js-yaml as "null"; and yaml refuses an
+        // implicit key of over 1024 characters, which js-yaml takes.
+        if (name === 'null' || name.length > 1000) throw new Decline('key');
+        const item = map[name];
+        const resolved = resolve(item, opaque, name);
+        if (resolved !== item) map[name] = resolved;
       }
       return map;
     }

@@ -1,7 +1,8 @@
 // The routes.yaml schema: the single source of truth for what the file may contain, its
 // defaults, and the TypeScript types the rest of the gateway uses.
 
-import { Ajv } from 'ajv';
+import { createRequire } from 'node:module';
+import type { Ajv } from 'ajv';
 import { z } from 'zod';
 import { parseDuration, parseSize } from './units.js';
 
@@ -97,8 +98,18 @@ export const breakerSchema = z.strictObject({
   open_for: positiveDuration.optional(),
 });
 
+// ajv (CommonJS) is loaded for the first `parameters` to check: most files have none, and it
+// costs start time.
+const requireModule = createRequire(import.meta.url);
+
 /** Compiles `parameters` as ajv will at run time, so a broken JSON Schema is a config error. */
-const schemaCompiler = new Ajv({ allErrors: false, strict: false, addUsedSchema: false });
+const compileParameters = (() => {
+  let ajv: Ajv | undefined;
+  return (schema: Record<string, unknown>) => {
+    ajv ??= new (requireModule('ajv') as typeof import('ajv')).Ajv({ allErrors: false, strict: false, addUsedSchema: false });
+    ajv.compile(schema);
+  };
+})();
 
 export const toolTargetSchema = z
   .strictObject({
@@ -124,7 +135,7 @@ export const toolTargetSchema = z
     }
     if (target.parameters !== undefined) {
       try {
-        schemaCompiler.compile(target.parameters);
+        compileParameters(target.parameters);
       } catch (err) {
         ctx.addIssue({ code: 'custom', message: `not a valid JSON Schema: ${(err as Error).message}`, path: ['parameters'] });
       }
