@@ -1,30 +1,32 @@
-// The fast path for large routes files: js-yaml (core schema) on plain data instead of the
-// positioned `yaml` document, which takes seconds for 10,000 tools. It only ever returns a clean
-// success; anything else (a problem, a warning, a construct the two YAML libraries might read
-// differently) returns undefined, and the positioned path reads the file and says why.
+// The fast path for large routes files: js-yaml's parser events, made into plain data here, instead
+// of the positioned `yaml` document, which takes seconds for 10,000 tools. It only ever returns a
+// clean success; anything else (a problem, a warning, a construct the two YAML libraries might
+// read differently) returns undefined, and the positioned path reads the file and says why.
 
-import { CORE_SCHEMA, EVENT_ALIAS, EVENT_DOCUMENT, NOT_RESOLVED, constructFromEvents, defineScalarTag, load, parseEvents, type Event } from 'js-yaml';
+import {
+  CORE_SCHEMA,
+  EVENT_ALIAS,
+  EVENT_DOCUMENT,
+  EVENT_MAPPING,
+  EVENT_POP,
+  EVENT_SCALAR,
+  EVENT_SEQUENCE,
+  NOT_RESOLVED,
+  SCALAR_STYLE_PLAIN,
+  boolCoreTag,
+  floatCoreTag,
+  getScalarValue,
+  intCoreTag,
+  load,
+  nullCoreTag,
+  parseEvents,
+  type ScalarEvent,
+} from 'js-yaml';
 import { lintConfig } from './lint.js';
 import type { LoadedConfig } from './load.js';
 import { configSchema } from './schema.js';
 import { isOnlyReference, substitute } from './substitution.js';
 import { OPAQUE_KEYS, SECRET_KEYS, toleranceMessage, weakSecretMessage } from './value-warnings.js';
-
-/** An unquoted scalar that is only a ${...} reference: it takes the type of its substituted text. */
-class UnquotedReference {
-  constructor(readonly text: string) {}
-}
-
-// Only plain scalars are resolved implicitly, so this tag sees exactly the unquoted references;
-// a quoted one stays a string. (As a key it makes js-yaml throw: such a file is declined.)
-const schema = CORE_SCHEMA.withTags(
-  defineScalarTag('tag:hms-tool-router:unquoted-reference', {
-    implicit: true,
-    implicitFirstChars: ['$'],
-    resolve: (source) => (isOnlyReference(source) ? new UnquotedReference(source) : NOT_RESOLVED),
-    identify: () => false,
-  }),
-);
 
 /** Declines the file: the positioned path reads it instead. */
 class Decline extends Error {}
@@ -32,10 +34,9 @@ class Decline extends Error {}
 export function parseConfigFast(source: string, file: string, env: NodeJS.ProcessEnv, options: { lint: boolean }): LoadedConfig | undefined {
   let raw: unknown;
   try {
-    raw = resolveValues(readPlainYaml(source), env);
+    raw = readPlainData(source, env);
   } catch {
-    // js-yaml's exceptions (syntax, duplicate keys, complex keys; its docs ask to catch them all)
-    // and our own declines alike.
+    // js-yaml's exceptions (syntax errors; its docs ask to catch them all) and our declines alike.
     return undefined;
   }
   const parsed = configSchema.safeParse(raw);
@@ -45,70 +46,115 @@ export function parseConfigFast(source: string, file: string, env: NodeJS.Proces
   return { config: parsed.data, warnings: [], file };
 }
 
-/** The document as plain data, or a Decline when `yaml` might read it differently. */
-function readPlainYaml(source: string): unknown {
-  const events = parseEvents(source, {});
-  // Tags, anchors and aliases are refused outright: yaml and js-yaml resolve some of them
-  // differently, and a config has no need of them. Only a file that has one of their
-  // indicators anywhere needs the events looked at.
-  if (/[!&*]/.test(source)) {
-    for (const event of events) {
-      if (event.type === EVENT_ALIAS || ('tagStart' in event && event.tagStart >= 0) || ('anchorStart' in event && event.anchorStart >= 0)) throw new Decline('tag, anchor or alias');
-    }
-  }
-  // Directives (%YAML 1.1 changes what plain scalars mean) and a second document: declined.
-  const first = events[0] as Event | undefined;
-  if (first?.type === EVENT_DOCUMENT && first.directives.length > 0) throw new Decline('directive');
-  const documents = constructFromEvents(events, { source, schema, maxAliases: 0 });
-  if (documents.length !== 1 || documents[0] === null || documents[0] === undefined) throw new Decline('not one document');
-  return documents[0];
-}
+/** A collection being built, and what its scalars need to know about where they stand. */
+type Frame =
+  | { kind: 'document'; value: unknown }
+  | { kind: 'sequence'; value: unknown[]; secrets: boolean; opaque: boolean }
+  | { kind: 'mapping'; value: Record<string, unknown>; key: string | undefined; opaque: boolean };
 
 /**
- * Substitutes the references in every value (never in keys), as the positioned path does, and
- * declines on anything that would be a diagnostic there: a reference that cannot be resolved, a
- * weak secret, a key only one of the YAML libraries reads as null.
+ * The file as plain data, references substituted in values (never in keys) as the positioned path
+ * does them. Throws a Decline for whatever would be a diagnostic there (an unresolvable reference,
+ * a weak secret, a duplicate key) and for what yaml might read differently from js-yaml's events:
+ * tags, anchors, aliases, directives, more or less than one document, keys that are not plain
+ * strings.
  */
-function resolveValues(data: unknown, env: NodeJS.ProcessEnv): unknown {
-  const fail = () => {
+function readPlainData(source: string, env: NodeJS.ProcessEnv): unknown {
+  const events = parseEvents(source, {});
+  const failed = () => {
     throw new Decline('reference');
   };
-  const resolve = (value: unknown, inOpaque: boolean, key: string | undefined): unknown => {
-    if (typeof value === 'string') {
-      const text = value.includes('${') ? substitute(value, env, fail) : value;
-      if (!inOpaque && key !== undefined && SECRET_KEYS.has(key) && weakSecretMessage(text) !== undefined) throw new Decline('weak secret');
-      return text;
+  const frames: Frame[] = [];
+  let documents = 0;
+  let root: unknown;
+
+  /** Adds a finished value to the collection it is in. */
+  const add = (value: unknown) => {
+    const frame = frames[frames.length - 1]!;
+    if (frame.kind === 'sequence') frame.value.push(value);
+    else if (frame.kind === 'document') frame.value = value;
+    else {
+      frame.value[frame.key!] = value;
+      frame.key = undefined;
     }
-    if (value instanceof UnquotedReference) {
-      const typed = typedText(substitute(value.text, env, fail));
-      if (typeof typed === 'string' && !inOpaque && key !== undefined && SECRET_KEYS.has(key) && weakSecretMessage(typed) !== undefined) throw new Decline('weak secret');
-      return typed;
-    }
-    if (Array.isArray(value)) {
-      // The items of a `secrets` list are secrets too.
-      for (let i = 0; i < value.length; i++) {
-        const item: unknown = value[i];
-        const resolved = resolve(item, inOpaque, key);
-        if (resolved !== item) value[i] = resolved;
-      }
-      return value;
-    }
-    if (typeof value === 'object' && value !== null) {
-      const map = value as Record<string, unknown>;
-      const opaque = inOpaque || (key !== undefined && OPAQUE_KEYS.has(key));
-      for (const name in map) {
-        // yaml reads a null key (`~:` or `: x`) as "", js-yaml as "null"; and yaml refuses an
-        // implicit key of over 1024 characters, which js-yaml takes.
-        if (name === 'null' || name.length > 1000) throw new Decline('key');
-        const item = map[name];
-        const resolved = resolve(item, opaque, name);
-        if (resolved !== item) map[name] = resolved;
-      }
-      return map;
-    }
-    return value;
   };
-  return resolve(data, false, undefined);
+  /** Whether a value here sits under `secrets` or `secret` of the config's own maps. */
+  const isSecret = (frame: Frame) => (frame.kind === 'mapping' ? frame.key !== undefined && SECRET_KEYS.has(frame.key) && !frame.opaque : frame.kind === 'sequence' && frame.secrets);
+  /** Whether a collection opened here is inside a static reply or headers. */
+  const opensOpaque = (frame: Frame) => frame.kind !== 'document' && (frame.opaque || (frame.kind === 'mapping' && OPAQUE_KEYS.has(frame.key!)));
+
+  for (const event of events) {
+    if (event.type !== EVENT_POP && event.type !== EVENT_DOCUMENT && (event.type === EVENT_ALIAS || event.anchorStart !== -1 || event.tagStart !== -1)) throw new Decline('tag, anchor or alias');
+    const frame = frames[frames.length - 1];
+    const awaitingKey = frame?.kind === 'mapping' && frame.key === undefined;
+    switch (event.type) {
+      case EVENT_DOCUMENT:
+        // %YAML 1.1 changes what plain scalars mean; a second document is an error for yaml.
+        if (++documents > 1 || event.directives.length > 0) throw new Decline('directive or second document');
+        frames.push({ kind: 'document', value: undefined });
+        break;
+      case EVENT_SCALAR: {
+        if (awaitingKey) {
+          const key = scalarKey(source, event);
+          if (Object.hasOwn(frame.value, key)) throw new Decline('duplicate key');
+          frame.key = key;
+          break;
+        }
+        const value = scalarValue(source, event, env, failed);
+        if (typeof value === 'string' && isSecret(frame!) && weakSecretMessage(value) !== undefined) throw new Decline('weak secret');
+        add(value);
+        break;
+      }
+      case EVENT_SEQUENCE:
+        if (awaitingKey) throw new Decline('collection as a key');
+        frames.push({ kind: 'sequence', value: [], secrets: frame!.kind === 'mapping' && isSecret(frame!), opaque: opensOpaque(frame!) });
+        break;
+      case EVENT_MAPPING:
+        if (awaitingKey) throw new Decline('collection as a key');
+        frames.push({ kind: 'mapping', value: {}, key: undefined, opaque: opensOpaque(frame!) });
+        break;
+      case EVENT_POP: {
+        const done = frames.pop()!;
+        if (done.kind === 'document') root = done.value;
+        else add(done.value);
+        break;
+      }
+    }
+  }
+  if (documents !== 1 || root === null || root === undefined) throw new Decline('not one document');
+  return root;
+}
+
+/** Characters a plain scalar starts with when the core schema may read it as null, a boolean or a number. */
+const implicitTags = [nullCoreTag, boolCoreTag, intCoreTag, floatCoreTag];
+const implicitFirstChars = new Set(implicitTags.flatMap((tag) => tag.implicitFirstChars ?? []));
+
+/** A plain scalar as the YAML 1.2 core schema reads it (as `yaml` does: the tests compare them). */
+function plainScalar(text: string): unknown {
+  if (!implicitFirstChars.has(text.charAt(0))) return text;
+  for (const tag of implicitTags) {
+    const value: unknown = tag.resolve(text, false, tag.tagName);
+    if (value !== NOT_RESOLVED) return value;
+  }
+  return text;
+}
+
+/** A mapping key: only strings, as both libraries read them alike (yaml reads a null key as ""). */
+function scalarKey(source: string, event: ScalarEvent): string {
+  const text = getScalarValue(source, event);
+  // yaml refuses an implicit key of over 1024 characters; `__proto__` would set a prototype here.
+  if (text.length > 1000 || text === '__proto__') throw new Decline('key');
+  if (event.style === SCALAR_STYLE_PLAIN && plainScalar(text) !== text) throw new Decline('key that is not a string');
+  return text;
+}
+
+function scalarValue(source: string, event: ScalarEvent, env: NodeJS.ProcessEnv, failed: () => never): unknown {
+  const text = getScalarValue(source, event);
+  const plain = event.style === SCALAR_STYLE_PLAIN;
+  if (!text.includes('${')) return plain ? plainScalar(text) : text;
+  const substituted = substitute(text, env, failed);
+  // An unquoted value that is only a reference takes the type its text has; any other stays text.
+  return plain && isOnlyReference(text) ? typedText(substituted) : substituted;
 }
 
 /**

@@ -116,6 +116,10 @@ const accepted: Record<string, { text: string; env?: NodeJS.ProcessEnv }> = {
       "      single: 'it''s'",
     ),
   },
+  'keys are never substituted, quoted or not; a quoted "null" is a key like any other': {
+    text: yaml('version: 1', ...SECRETS, 'upstreams:', '  crm:', '    url: "http://127.0.0.1:1"', '    headers:', '      ${X}: y', '      "null": z', 'tools:', '  a: { upstream: crm, fallback: x }'),
+    env: { X: 'substituted' },
+  },
   'comments, explicit document markers and empty values': {
     text: yaml('# routes', '---', 'version: 1 # the only version', ...SECRETS, ...upstream, 'events:', '  assistant-request:', '    static:', '      empty:', '      tilde: ~', '...'),
   },
@@ -139,6 +143,8 @@ t.test('what the fast path reads in the accepted files, spelled out', async (t) 
     cal: { url: 'http://127.0.0.1:4200/api' },
   });
   t.strictSame(inText?.config.tools.lookup?.path, '/a/b/c');
+  const keys = parseConfigFast(accepted['keys are never substituted, quoted or not; a quoted "null" is a key like any other']!.text, FILE, { X: 'substituted' }, { lint: true });
+  t.strictSame(keys?.config.upstreams.crm?.headers, { '${X}': 'y', null: 'z' });
   const blocks = parseConfigFast(accepted['block scalars, folded and multi-line text']!.text, FILE, {}, { lint: true });
   t.strictSame(blocks?.config.defaults.fallback, 'Sorry, the calendar is down.');
   t.strictSame(blocks?.config.events['assistant-request']?.static, { greeting: 'Hello there,\n  welcome.\n', note: 'one two', quoted: 'a\tb é c', single: "it's" });
@@ -152,7 +158,9 @@ const declined: Record<string, { text: string; env?: NodeJS.ProcessEnv }> = {
   'a %YAML 1.1 directive, which makes yes a boolean': { text: yaml('%YAML 1.1', '---', 'version: 1', ...SECRETS, ...upstream, 'security: { allow_unsigned: yes }') },
   'a null key, which the two libraries name differently': { text: yaml('version: 1', ...SECRETS, 'upstreams:', '  crm: { url: "http://127.0.0.1:1", headers: { ~: x } }', 'tools:', '  a: { upstream: crm, fallback: x }') },
   'a key over 1024 characters': { text: yaml('version: 1', ...SECRETS, ...upstream, `events: { assistant-request: { static: { ${'k'.repeat(1100)}: 1 } } }`) },
-  'an unquoted placeholder as a key': { text: yaml('version: 1', ...SECRETS, 'upstreams:', '  crm:', '    url: "http://127.0.0.1:1"', '    headers:', '      ${X}: y', 'tools:', '  a: { upstream: crm, fallback: x }') },
+  'a key that is a number': { text: yaml('version: 1', ...SECRETS, 'upstreams:', '  crm: { url: "http://127.0.0.1:1", headers: { 404: x } }', 'tools:', '  a: { upstream: crm, fallback: x }') },
+  'a __proto__ key': { text: yaml('version: 1', ...SECRETS, ...upstream, 'events: { assistant-request: { static: { __proto__: { polluted: true } } } }') },
+  'the same key quoted and unquoted': { text: yaml('version: 1', ...SECRETS, 'upstreams:', '  crm: { url: "http://127.0.0.1:1", headers: { a: x, "a": y } }', 'tools:', '  a: { upstream: crm, fallback: x }') },
   'a flow map over several lines, indented less than js-yaml wants': { text: yaml('version: 1', ...SECRETS, 'upstreams: {', '  crm: { url: "http://127.0.0.1:1" }', '}', 'tools:', '  a: { upstream: crm, fallback: x }') },
   'two documents': { text: yaml('version: 1', ...SECRETS, '---', 'version: 1') },
   'an empty file': { text: '' },
