@@ -125,13 +125,17 @@ function readPlainData(source: string, env: NodeJS.ProcessEnv): unknown {
   return root;
 }
 
-/** Characters a plain scalar starts with when the core schema may read it as null, a boolean or a number. */
 const implicitTags = [nullCoreTag, boolCoreTag, intCoreTag, floatCoreTag];
+/** Characters a plain scalar starts with when the core schema may read it as null, a boolean or a number. */
 const implicitFirstChars = new Set(implicitTags.flatMap((tag) => tag.implicitFirstChars ?? []));
 
 /** A plain scalar as the YAML 1.2 core schema reads it (as `yaml` does: the tests compare them). */
 function plainScalar(text: string): unknown {
-  if (!implicitFirstChars.has(text.charAt(0))) return text;
+  const first = text.charAt(0);
+  if (!implicitFirstChars.has(first)) return text;
+  // Core nulls and booleans are at most 5 characters ("false"); numbers start with a digit, a
+  // sign or a dot. So "fast_a" or "true_north" is text without asking the resolvers.
+  if (text.length > 5 && !/[-+.0-9]/.test(first)) return text;
   for (const tag of implicitTags) {
     const value: unknown = tag.resolve(text, false, tag.tagName);
     if (value !== NOT_RESOLVED) return value;

@@ -229,6 +229,20 @@ t.test('an unquoted placeholder: the fast path types what YAML would, and declin
   }
 });
 
+t.test('plain scalars: the fast path reads null, booleans, numbers and text as the positioned path does', async (t) => {
+  const spellings = ['true', 'True', 'TRUE', 'tRue', 'false', 'FALSE', 'falsey', 'true_north', 'yes', 'no', 'on', 'off', 'null', 'Null', 'NULL', 'nullable', '~', '~x', '', '0', '-0', '+1', '007', '1_000', '0x1F', '0o17', '0b1', '1.5', '1.', '.5', '1e3', '-1E-3', '.inf', '-.INF', '+.Inf', '.NaN', 'Infinity', '2001-12-14', '12:30', '3s', 'fast_a'];
+  const lines = spellings.map((spelling, i) => `      v${i}: ${spelling}`);
+  const text = yaml('version: 1', ...SECRETS, ...upstream, 'events:', '  assistant-request:', '    static:', ...lines);
+  const { positioned, forced, accepted } = bothPaths(text);
+  t.equal(accepted, true);
+  t.strictSame(forced, positioned);
+  const read = 'loaded' in forced ? forced.loaded.config.events['assistant-request']?.static : undefined;
+  t.strictSame(
+    spellings.map((_, i) => read?.[`v${i}`]),
+    [true, true, true, 'tRue', false, false, 'falsey', 'true_north', 'yes', 'no', 'on', 'off', null, null, null, 'nullable', null, '~x', null, 0, -0, 1, 7, '1_000', 31, 15, '0b1', 1.5, 1, 0.5, 1000, -0.001, Infinity, -Infinity, Infinity, NaN, 'Infinity', '2001-12-14', '12:30', '3s', 'fast_a'],
+  );
+});
+
 t.test('a problem in a large file: the fast path declines and the diagnostic has its FILE:LINE:COL', async (t) => {
   const assistant = 57;
   /** The 100-assistant file with the first tool of a57 replaced (or, for null, written twice). */
