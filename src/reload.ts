@@ -23,9 +23,10 @@ export interface ReloaderDeps {
   /** Quiet time after the last change before reading; a stream of changes waits at most `maxWaitMs`. */
   quietMs?: number;
   maxWaitMs?: number;
-  /** How long after start a large file's parser is warmed up, once the gateway is serving. */
-  warmUpDelayMs?: number;
 }
+
+/** A large file's parser is warmed up this long after start: once the gateway is serving. */
+const WARM_UP_DELAY_MS = 1000;
 
 export type ReloadResult = { outcome: 'applied'; version: number } | { outcome: 'unchanged' } | { outcome: 'refused'; diagnostics: string[] };
 
@@ -46,7 +47,7 @@ export async function createReloader(deps: ReloaderDeps): Promise<Reloader> {
   const parser = createOffThreadParser();
   // The first reload of a large table would otherwise start a worker, load its modules and run
   // a cold parser: seconds. Done in the background soon after start, it costs the reload nothing.
-  const warmUp = setTimeout(() => parser.warmUp(deps.loadedText, file, env), deps.warmUpDelayMs ?? 1000).unref();
+  const warmUp = setTimeout(() => parser.warmUp(deps.loadedText, file, env), WARM_UP_DELAY_MS).unref();
 
   async function readSettled(): Promise<string> {
     // A writer still at work changes size or mtime between our two looks: read again once it stops.

@@ -63,6 +63,12 @@ export function createTargetCompiler(upstreams: Readonly<Record<string, Upstream
     if (origin === undefined) origins.set(authority, (origin = new URL(authority).origin));
     return origin;
   };
+  const upstreamOrigins = new Map<string, string>();
+  const originOfAddress = (address: string) => {
+    const match = originPattern.exec(address);
+    if (!match) throw new Error(`not an absolute URL: ${address}`);
+    return originOfAuthority(match[1]!);
+  };
   const upstreamOf = (spec: TargetSpec) => {
     const upstream = spec.upstream !== undefined ? upstreams[spec.upstream] : undefined;
     if (spec.upstream !== undefined && !upstream) throw new Error(`upstream "${spec.upstream}" is not declared`);
@@ -103,10 +109,12 @@ export function createTargetCompiler(upstreams: Readonly<Record<string, Upstream
     compile,
     // Joining a path never changes the scheme://host:port of the upstream's URL.
     originOf(spec) {
-      const address = upstreamOf(spec)?.url ?? spec.url!;
-      const match = originPattern.exec(address);
-      if (!match) throw new Error(`not an absolute URL: ${address}`);
-      return originOfAuthority(match[1]!);
+      if (spec.upstream !== undefined) {
+        let origin = upstreamOrigins.get(spec.upstream);
+        if (origin === undefined) upstreamOrigins.set(spec.upstream, (origin = originOfAddress(upstreamOf(spec)!.url)));
+        return origin;
+      }
+      return originOfAddress(spec.url!);
     },
   };
 }

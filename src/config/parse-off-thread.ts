@@ -20,11 +20,15 @@ export interface OffThreadParser {
   parse(text: string, file: string, env: NodeJS.ProcessEnv): Promise<LoadedConfig>;
   /** Starts the worker and has it parse `text` once, so that the next reload finds it warm. */
   warmUp(text: string, file: string, env: NodeJS.ProcessEnv): void;
+  /** Whether a worker is up (parsing, or kept warm for the next reload). */
+  hasWorker(): boolean;
   close(): void;
 }
 
 // The worker is this directory's parse-worker, compiled (.js) or, under the test loader, source (.ts).
 const workerFile = new URL(import.meta.url.endsWith('.ts') ? './parse-worker.ts' : './parse-worker.js', import.meta.url);
+
+const WARM_UP_RUNS = 2;
 
 /** Whether a worker is worth keeping after parsing this text: small files parse in milliseconds. */
 const worthKeeping = (text: string) => text.length >= FAST_PATH_MIN_BYTES;
@@ -33,7 +37,8 @@ export function createOffThreadParser(): OffThreadParser {
   let worker: Worker | undefined;
   let keep = false;
   let nextId = 1;
-  const pending = new Map<number, { resolve: (reply: ParseReply) => void; reject: (err: Error) => void }>();
+  const pending = new Map<number, { by: Worker; resolve: (reply: ParseReply) => void; reject: (err: Error) => void }>();
+  const pendingOn = (which: Worker) => [...pending].filter(([, waiter]) => waiter.by === which);
 
   const stop = (which: Worker) => {
     if (worker === which) worker = undefined;
@@ -41,15 +46,18 @@ export function createOffThreadParser(): OffThreadParser {
   };
   const start = () => {
     const started = new Worker(workerFile);
+    // Only this worker's requests: a worker stopped by close() may exit after a new one started.
     const failAll = (err: Error) => {
       if (worker === started) worker = undefined;
-      for (const waiter of pending.values()) waiter.reject(err);
-      pending.clear();
+      for (const [id, waiter] of pendingOn(started)) {
+        pending.delete(id);
+        waiter.reject(err);
+      }
     };
     started.on('message', (reply: ParseReply) => {
       const waiter = pending.get(reply.id);
       pending.delete(reply.id);
-      if (pending.size === 0) {
+      if (pendingOn(started).length === 0) {
         // An idle worker does not keep the process alive; a small file's is not kept at all.
         if (keep) started.unref();
         else stop(started);
@@ -63,11 +71,11 @@ export function createOffThreadParser(): OffThreadParser {
   const request = (text: string, file: string, env: NodeJS.ProcessEnv, reply: boolean) =>
     new Promise<ParseReply>((resolve, reject) => {
       keep = worthKeeping(text);
-      worker ??= start();
-      worker.ref();
+      const by = (worker ??= start());
+      by.ref();
       const id = nextId++;
-      pending.set(id, { resolve, reject });
-      worker.postMessage({ id, text, file, env, reply } satisfies ParseRequest);
+      pending.set(id, { by, resolve, reject });
+      by.postMessage({ id, text, file, env, reply } satisfies ParseRequest);
     });
 
   return {
@@ -78,9 +86,12 @@ export function createOffThreadParser(): OffThreadParser {
       throw new Error(`routes file parser failed: ${reply.crash}`);
     },
     warmUp(text, file, env) {
-      // Its outcome does not matter: an invalid file is refused at the reload itself.
-      if (worthKeeping(text)) request(text, file, env, false).catch(() => undefined);
+      if (!worthKeeping(text)) return;
+      // Twice: V8 optimises the parser's hot code only on its second run. The outcome does not
+      // matter: an invalid file is refused at the reload itself.
+      for (let run = 0; run < WARM_UP_RUNS; run++) request(text, file, env, false).catch(() => undefined);
     },
+    hasWorker: () => worker !== undefined,
     close() {
       if (worker) stop(worker);
     },
