@@ -116,6 +116,7 @@ export function buildRouteTable(config: Config): RouteTable {
     for (const number of spec.phone_numbers ?? []) byPhone.set(normalizePhoneNumber(number), scope);
   }
 
+  let allCompiled = false;
   const fallback = config.fallback ? compile(config.fallback, EVENT_DEFAULTS) : undefined;
   const fallbackRoute: ToolRoute | undefined = fallback ? { target: fallback, policy: compilePolicy(undefined) } : undefined;
 
@@ -126,8 +127,11 @@ export function buildRouteTable(config: Config): RouteTable {
     origins,
     get targets() {
       // Every target, tools included: the outbox may look up a stored delivery of any of them.
-      void account.tools;
-      for (const scope of assistants.values()) void scope.tools;
+      if (!allCompiled) {
+        void account.tools;
+        for (const scope of assistants.values()) void scope.tools;
+        allCompiled = true;
+      }
       return targets;
     },
     scopeForPhoneNumber(number) {
