@@ -1,15 +1,20 @@
 // Tool arguments checked against the tool's `parameters` (JSON Schema, as in the platform's tool
 // definition) with ajv, and the first problem said in plain words the assistant can speak.
 
-import { Ajv, type ErrorObject } from 'ajv';
+import { createRequire } from 'node:module';
+import type { ErrorObject } from 'ajv';
+
+// ajv (CommonJS) is loaded when the first schema is compiled: a table without `parameters` starts without it.
+const requireModule = createRequire(import.meta.url);
 
 export type ArgumentCheck = (args: Record<string, unknown>) => string | undefined;
 
 /** One ajv instance per config; every tool's schema is compiled once, at start. */
 export function createArgumentChecker() {
   // addUsedSchema: false, so two tools whose schemas share an $id each keep their own check.
-  const ajv = new Ajv({ allErrors: false, strict: false, coerceTypes: false, addUsedSchema: false });
+  let ajv: import('ajv').Ajv | undefined;
   return function compileArgumentCheck(schema: Record<string, unknown>): ArgumentCheck {
+    ajv ??= new (requireModule('ajv') as typeof import('ajv')).Ajv({ allErrors: false, strict: false, coerceTypes: false, addUsedSchema: false });
     const validate = ajv.compile(schema);
     return (args) => {
       if (validate(args)) return undefined;

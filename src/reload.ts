@@ -7,7 +7,7 @@ import { readFile, realpath, stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError, formatDiagnostic } from './config/load.js';
-import { parseConfigOffThread } from './config/parse-off-thread.js';
+import { createOffThreadParser } from './config/parse-off-thread.js';
 import type { Config } from './config/schema.js';
 
 export interface ReloaderDeps {
@@ -25,6 +25,9 @@ export interface ReloaderDeps {
   maxWaitMs?: number;
 }
 
+/** A large file's parser is warmed up this long after start: once the gateway is serving. */
+const WARM_UP_DELAY_MS = 1000;
+
 export type ReloadResult = { outcome: 'applied'; version: number } | { outcome: 'unchanged' } | { outcome: 'refused'; diagnostics: string[] };
 
 export interface Reloader {
@@ -40,6 +43,11 @@ export async function createReloader(deps: ReloaderDeps): Promise<Reloader> {
   let appliedText = deps.loadedText;
   let running: Promise<ReloadResult> = Promise.resolve({ outcome: 'unchanged' });
   let closed = false;
+  const env = deps.env ?? process.env;
+  const parser = createOffThreadParser();
+  // The first reload of a large table would otherwise start a worker, load its modules and run
+  // a cold parser: seconds. Done in the background soon after start, it costs the reload nothing.
+  const warmUp = setTimeout(() => parser.warmUp(deps.loadedText, file, env), WARM_UP_DELAY_MS).unref();
 
   async function readSettled(): Promise<string> {
     // A writer still at work changes size or mtime between our two looks: read again once it stops.
@@ -68,7 +76,7 @@ export async function createReloader(deps: ReloaderDeps): Promise<Reloader> {
     }
     try {
       // Off the main thread: a large file takes seconds to parse, and calls must not wait for it.
-      const { config, warnings } = await parseConfigOffThread(text, file, deps.env ?? process.env);
+      const { config, warnings } = await parser.parse(text, file, env);
       // Shutdown began while the file was parsed: nothing is applied to a closing gateway.
       if (closed) return { outcome: 'unchanged' };
       for (const warning of warnings) logger.warn({ file: warning.file, line: warning.line, col: warning.col }, warning.message);
@@ -77,6 +85,8 @@ export async function createReloader(deps: ReloaderDeps): Promise<Reloader> {
       logger.info({ trigger, routes_version: version }, 'routes reloaded: new calls use the new routes, calls in progress keep theirs');
       return { outcome: 'applied', version };
     } catch (err) {
+      // Shutdown stopped the parser mid-parse: not a failed reload.
+      if (closed) return { outcome: 'unchanged' };
       deps.failed();
       // Anything else (the parser crashed, applying failed) is refused the same way: the running routes stay.
       const diagnostics = err instanceof ConfigError ? err.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic) : [`${file}: ${(err as Error).message}`];
@@ -125,6 +135,8 @@ export async function createReloader(deps: ReloaderDeps): Promise<Reloader> {
     close() {
       closed = true;
       clearTimeout(quietTimer);
+      clearTimeout(warmUp);
+      parser.close();
       for (const watcher of watchers) watcher.close();
     },
   };

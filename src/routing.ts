@@ -1,11 +1,12 @@
 // The route table, compiled once per config, and the pure lookups on it: which scope (assistant
-// or account) a webhook belongs to, and which target answers a tool call or an event.
+// or account) a webhook belongs to, and which target answers a tool call or an event. A scope's
+// tools are compiled when first looked up, so 10,000 tools cost no time at start or reload.
 
-import { createArgumentChecker } from './arguments.js';
+import { createArgumentChecker, type ArgumentCheck } from './arguments.js';
 import { normalizePhoneNumber, type AssistantRequestTarget, type Config, type EventTarget, type Events, type ToolTarget } from './config/schema.js';
 import { fallbackSet } from './fallbacks.js';
-import { compileTarget, type CompiledTarget } from './target.js';
-import { compileToolPolicy, type ToolPolicy } from './tool-policy.js';
+import { createTargetCompiler, type CompiledTarget } from './target.js';
+import { createToolPolicyCompiler, type ToolPolicy } from './tool-policy.js';
 
 export type ListEvent = 'status-update' | 'end-of-call-report';
 
@@ -43,38 +44,52 @@ export interface RouteTable {
   lookupTool(scope: Scope, tool: string): (ToolRoute & { level: RouteLevel }) | undefined;
 }
 
+const EVENT_DEFAULTS = { path: '', body: 'message' } as const;
+
 export function buildRouteTable(config: Config): RouteTable {
   const origins = new Set<string>();
   const targets = new Map<string, CompiledTarget>();
-  const defaultFallbacks = fallbackSet(config.defaults.fallback);
-  const compileCheck = createArgumentChecker();
+  const targetCompiler = createTargetCompiler(config.upstreams);
+  // ajv is made (and loaded) for the first tool with parameters: most tables have none.
+  let checker: ((schema: Record<string, unknown>) => ArgumentCheck) | undefined;
+  const compilePolicy = createToolPolicyCompiler(fallbackSet(config.defaults.fallback), (schema) => (checker ??= createArgumentChecker())(schema));
   const compile = (spec: ToolTarget | EventTarget | AssistantRequestTarget, defaults: { path: string; body: 'arguments' | 'message' }) => {
-    const target = compileTarget(spec, config.upstreams, defaults);
+    const target = targetCompiler.compile(spec, defaults);
     origins.add(target.origin);
     targets.set(target.id, target);
     return target;
   };
-  const compileTools = (tools: Record<string, ToolTarget>) =>
-    new Map(
-      Object.entries(tools).map(([name, spec]) => [
-        name,
-        { target: compile(spec, { path: `/${name}`, body: 'arguments' }), policy: compileToolPolicy(spec, defaultFallbacks, compileCheck) },
-      ]),
-    );
+  /** The tool routes of one scope, compiled on first use; their origins are known at once. */
+  const lazyTools = (tools: Record<string, ToolTarget>) => {
+    for (const name in tools) origins.add(targetCompiler.originOf(tools[name]!));
+    let routes: Map<string, ToolRoute> | undefined;
+    return () => {
+      if (routes) return routes;
+      routes = new Map();
+      for (const name in tools) {
+        const spec = tools[name]!;
+        routes.set(name, { target: compile(spec, { path: `/${name}`, body: 'arguments' }), policy: compilePolicy(spec) });
+      }
+      return routes;
+    };
+  };
   const compileEvents = (events: Events) => {
     const ar = events['assistant-request'];
     const assistantRequest: AssistantRequestRoute | undefined = ar
-      ? { target: ar.upstream !== undefined || ar.url !== undefined ? compile(ar, { path: '', body: 'message' }) : undefined, static: ar.static }
+      ? { target: ar.upstream !== undefined || ar.url !== undefined ? compile(ar, EVENT_DEFAULTS) : undefined, static: ar.static }
       : undefined;
-    const list = (name: ListEvent) => (events[name] ?? []).map((spec) => compile(spec, { path: '', body: 'message' }));
+    const list = (name: ListEvent) => (events[name] ?? []).map((spec) => compile(spec, EVENT_DEFAULTS));
     return { assistantRequest, listEvents: { 'status-update': list('status-update'), 'end-of-call-report': list('end-of-call-report') } };
   };
 
   const accountEvents = compileEvents(config.events);
+  const accountTools = lazyTools(config.tools);
   const account: Scope = {
     assistant: undefined,
     secrets: config.account?.secrets ?? [],
-    tools: compileTools(config.tools),
+    get tools() {
+      return accountTools();
+    },
     ...accountEvents,
   };
 
@@ -83,10 +98,13 @@ export function buildRouteTable(config: Config): RouteTable {
   for (const [name, spec] of Object.entries(config.assistants)) {
     const own = compileEvents(spec.events ?? {});
     const events = spec.events ?? {};
+    const tools = lazyTools(spec.tools ?? {});
     const scope: Scope = {
       assistant: name,
       secrets: spec.secrets ?? account.secrets,
-      tools: compileTools(spec.tools ?? {}),
+      get tools() {
+        return tools();
+      },
       // An assistant's entry for an event replaces the account's targets for that event only.
       assistantRequest: events['assistant-request'] !== undefined ? own.assistantRequest : account.assistantRequest,
       listEvents: {
@@ -98,15 +116,24 @@ export function buildRouteTable(config: Config): RouteTable {
     for (const number of spec.phone_numbers ?? []) byPhone.set(normalizePhoneNumber(number), scope);
   }
 
-  const fallback = config.fallback ? compile(config.fallback, { path: '', body: 'message' }) : undefined;
-  const fallbackRoute: ToolRoute | undefined = fallback ? { target: fallback, policy: compileToolPolicy(undefined, defaultFallbacks, compileCheck) } : undefined;
+  let allCompiled = false;
+  const fallback = config.fallback ? compile(config.fallback, EVENT_DEFAULTS) : undefined;
+  const fallbackRoute: ToolRoute | undefined = fallback ? { target: fallback, policy: compilePolicy(undefined) } : undefined;
 
   return {
     account,
     assistants,
     fallback,
     origins,
-    targets,
+    get targets() {
+      // Every target, tools included: the outbox may look up a stored delivery of any of them.
+      if (!allCompiled) {
+        void account.tools;
+        for (const scope of assistants.values()) void scope.tools;
+        allCompiled = true;
+      }
+      return targets;
+    },
     scopeForPhoneNumber(number) {
       if (typeof number !== 'string') return undefined;
       return byPhone.get(normalizePhoneNumber(number));

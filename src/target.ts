@@ -38,30 +38,84 @@ export interface TargetSpec {
 }
 
 const originPattern = /^(https?:\/\/[^/?#]+)(.*)$/i;
+const NO_PLACEHOLDERS: ReadonlySet<string> = new Set();
+
+export interface TargetCompiler {
+  compile(spec: TargetSpec, defaults: { path: string; body: 'arguments' | 'message' }): CompiledTarget;
+  /** The origin `compile` would give the target, without compiling it. */
+  originOf(spec: TargetSpec): string;
+}
 
 export function compileTarget(spec: TargetSpec, upstreams: Readonly<Record<string, Upstream>>, defaults: { path: string; body: 'arguments' | 'message' }): CompiledTarget {
-  const upstream = spec.upstream !== undefined ? upstreams[spec.upstream] : undefined;
-  if (spec.upstream !== undefined && !upstream) throw new Error(`upstream "${spec.upstream}" is not declared`);
-  const address = upstream ? joinPath(upstream.url, spec.path ?? defaults.path) : spec.url!;
-  const match = originPattern.exec(address);
-  if (!match) throw new Error(`not an absolute URL: ${address}`);
-  const origin = new URL(match[1]!).origin;
-  const rest = match[2] === '' ? '/' : match[2]!;
-  const pathTemplate = rest.startsWith('/') ? rest : `/${rest}`;
-  const pathParts = parseTemplate(pathTemplate);
-  const method = spec.method ?? 'POST';
+  return createTargetCompiler(upstreams).compile(spec, defaults);
+}
+
+/**
+ * Compiles the targets of one config. What targets share is worked out once: the origin of each
+ * scheme://host:port (a URL parse) and each upstream's lower-cased headers, which a target
+ * without headers of its own shares.
+ */
+export function createTargetCompiler(upstreams: Readonly<Record<string, Upstream>>): TargetCompiler {
+  const origins = new Map<string, string>();
+  const upstreamHeaders = new Map<string, Readonly<Record<string, string>>>();
+  const originOfAuthority = (authority: string) => {
+    let origin = origins.get(authority);
+    if (origin === undefined) origins.set(authority, (origin = new URL(authority).origin));
+    return origin;
+  };
+  const upstreamOrigins = new Map<string, string>();
+  const originOfAddress = (address: string) => {
+    const match = originPattern.exec(address);
+    if (!match) throw new Error(`not an absolute URL: ${address}`);
+    return originOfAuthority(match[1]!);
+  };
+  const upstreamOf = (spec: TargetSpec) => {
+    const upstream = spec.upstream !== undefined ? upstreams[spec.upstream] : undefined;
+    if (spec.upstream !== undefined && !upstream) throw new Error(`upstream "${spec.upstream}" is not declared`);
+    return upstream;
+  };
+  const headersOf = (name: string | undefined, upstream: Upstream | undefined, own: Record<string, string> | undefined) => {
+    if (own !== undefined || name === undefined) return lowerCaseKeys({ ...upstream?.headers, ...own });
+    let shared = upstreamHeaders.get(name);
+    if (shared === undefined) upstreamHeaders.set(name, (shared = lowerCaseKeys({ ...upstream?.headers })));
+    return shared;
+  };
+  const compile: TargetCompiler['compile'] = (spec, defaults) => {
+    const upstream = upstreamOf(spec);
+    const address = upstream ? joinPath(upstream.url, spec.path ?? defaults.path) : spec.url!;
+    const match = originPattern.exec(address);
+    if (!match) throw new Error(`not an absolute URL: ${address}`);
+    const origin = originOfAuthority(match[1]!);
+    const rest = match[2] === '' ? '/' : match[2]!;
+    const pathTemplate = rest.startsWith('/') ? rest : `/${rest}`;
+    const pathParts = parseTemplate(pathTemplate);
+    const method = spec.method ?? 'POST';
+    const placeholders = pathParts.length > 1 || (pathParts[0] !== undefined && 'argument' in pathParts[0]) ? new Set(pathParts.flatMap((p) => ('argument' in p ? [p.argument] : []))) : NO_PLACEHOLDERS;
+    return {
+      id: `${method} ${origin}${pathTemplate}`,
+      label: spec.upstream ?? origin,
+      origin,
+      pathTemplate,
+      pathParts,
+      placeholders,
+      method,
+      headers: headersOf(spec.upstream, upstream, spec.headers),
+      timeoutMs: spec.timeout ?? upstream?.timeout ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
+      body: spec.body ?? defaults.body,
+      secret: spec.secret,
+    };
+  };
   return {
-    id: `${method} ${origin}${pathTemplate}`,
-    label: spec.upstream ?? origin,
-    origin,
-    pathTemplate,
-    pathParts,
-    placeholders: new Set(pathParts.flatMap((p) => ('argument' in p ? [p.argument] : []))),
-    method,
-    headers: lowerCaseKeys({ ...upstream?.headers, ...spec.headers }),
-    timeoutMs: spec.timeout ?? upstream?.timeout ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
-    body: spec.body ?? defaults.body,
-    secret: spec.secret,
+    compile,
+    // Joining a path never changes the scheme://host:port of the upstream's URL.
+    originOf(spec) {
+      if (spec.upstream !== undefined) {
+        let origin = upstreamOrigins.get(spec.upstream);
+        if (origin === undefined) upstreamOrigins.set(spec.upstream, (origin = originOfAddress(upstreamOf(spec)!.url)));
+        return origin;
+      }
+      return originOfAddress(spec.url!);
+    },
   };
 }
 
@@ -72,6 +126,7 @@ export function joinPath(base: string, path: string): string {
 }
 
 function parseTemplate(template: string): PathPart[] {
+  if (!template.includes('{')) return template === '' ? [] : [{ literal: template }];
   const parts: PathPart[] = [];
   const pattern = /\{([^{}]+)\}/g;
   let last = 0;

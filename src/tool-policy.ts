@@ -18,9 +18,16 @@ export interface ToolPolicy {
   readonly checkArguments: ArgumentCheck | undefined;
 }
 
-export function compileToolPolicy(spec: ToolTarget | undefined, defaults: FallbackSet, compileCheck: (schema: Record<string, unknown>) => ArgumentCheck): ToolPolicy {
-  return {
-    fallbacks: mergeFallbacks(fallbackSet(spec?.fallback), defaults),
+export type ToolPolicyCompiler = (spec: ToolTarget | undefined) => ToolPolicy;
+
+/**
+ * Compiles the tool policies of one config. The tools without a fallback of their own (in a
+ * large table, nearly all) share one merged set of the defaults' sentences.
+ */
+export function createToolPolicyCompiler(defaults: FallbackSet, compileCheck: (schema: Record<string, unknown>) => ArgumentCheck): ToolPolicyCompiler {
+  const inherited = mergeFallbacks({}, defaults);
+  return (spec) => ({
+    fallbacks: spec?.fallback === undefined ? inherited : mergeFallbacks(fallbackSet(spec.fallback), defaults),
     retries: spec?.retries ?? 0,
     repeatable: spec?.idempotent === true || spec?.method === 'GET',
     hedgeMs: spec?.hedge,
@@ -29,5 +36,5 @@ export function compileToolPolicy(spec: ToolTarget | undefined, defaults: Fallba
     async: spec?.async === true,
     asyncResponse: spec?.async_response ?? 'OK',
     checkArguments: spec?.parameters !== undefined ? compileCheck(spec.parameters) : undefined,
-  };
+  });
 }

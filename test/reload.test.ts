@@ -1,6 +1,7 @@
 // Hot reload against real files: in-place writes, atomic renames and config-map symlink swaps are
 // picked up, invalid or identical files change nothing, requests in flight and calls in progress
-// keep their routes, pools of removed upstreams close once drained, and SIGHUP reloads the CLI.
+// keep their routes, pools of removed upstreams close once drained, SIGHUP reloads the CLI, and a
+// large table reloads like a small one.
 
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,7 @@ import { startServer, type RunningServer } from '../src/server.js';
 import { json, sleep, startBackend, type Backend } from './helpers/backend.js';
 import { cleanEnv, requireBuiltCli, serveCli, waitForLog } from './helpers/cli.js';
 import { eventually, memoryLogger, scrape, send, toolCalls } from './helpers/gateway.js';
+import { largeRoutesYaml } from './helpers/large-routes.js';
 
 const routes = (backend: Backend, extra = '') => `version: 1
 account: { secrets: [test-secret] }
@@ -205,4 +207,34 @@ t.test('serve: SIGHUP reloads (with reload.watch off, only SIGHUP does)', async 
   server.child.kill('SIGHUP');
   await waitForLog(server, (r) => r.msg === 'routes reloaded: new calls use the new routes, calls in progress keep theirs' && r.trigger === 'SIGHUP', 5000);
   t.strictSame((await lookup(server.url, 'c2')).body, { results: [{ tool_call_id: 'tc_1', result: 'after' }] });
+});
+
+t.test('a large table (the fast path, a kept worker): a new tool answers after the reload; a broken one is refused at its line', async (t) => {
+  const backend = await startBackend(t, async (req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ result: req.url }));
+  });
+  const secret = 'large-table-secret-0123456789';
+  const large = (extraTool: string) => {
+    const { text, firstToolLine } = largeRoutesYaml({ assistants: 100, secret, backend: backend.url, head: [store, 'reload: { watch: false }'] });
+    const lines = text.split('\n');
+    lines.splice(firstToolLine(0) - 1, 0, extraTool);
+    return { text: lines.join('\n'), line: firstToolLine(0) };
+  };
+  const first = large('      probe: { upstream: backend, path: /before }');
+  const server = await serve(t, first.text);
+  // A new call each time: a call stays on the routes of its first event.
+  const probe = async (callId: string) => (await send(`${server.url}/webhook/a0`, toolCalls([['probe', {}]], { call: { id: callId } }), { secret })).body;
+  t.strictSame(await probe('c1'), { results: [{ tool_call_id: 'tc_1', result: '/before' }] });
+
+  writeFileSync(server.file, large('      probe: { upstream: backend, path: /after }').text);
+  t.strictSame(await server.reloader.reload('SIGHUP'), { outcome: 'applied', version: 2 });
+  t.strictSame(await probe('c2'), { results: [{ tool_call_id: 'tc_1', result: '/after' }] });
+
+  const broken = large('      probe: { upstream: backnd, path: /broken }');
+  writeFileSync(server.file, broken.text);
+  t.strictSame(await server.reloader.reload('SIGHUP'), {
+    outcome: 'refused',
+    diagnostics: [`${server.file}:${broken.line}:${' '.repeat(6).length + 'probe: { upstream: '.length + 1} assistants.a0.tools.probe.upstream: upstream "backnd" is not declared under upstreams (declared: backend)`],
+  });
+  t.strictSame(await probe('c3'), { results: [{ tool_call_id: 'tc_1', result: '/after' }] }, 'the running routes stay');
 });

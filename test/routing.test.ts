@@ -1,5 +1,6 @@
 // buildRouteTable on configs parsed from routes.yaml text: tool lookup order and level, secrets,
-// phone-number scopes, per-assistant event overrides and the set of target origins.
+// phone-number scopes, per-assistant event overrides, the set of target origins, and tools
+// compiled on first lookup with what they can share shared.
 import t from 'tap';
 import { parseConfig } from '../src/config/load.js';
 import { buildRouteTable, type RouteTable, type Scope } from '../src/routing.js';
@@ -214,4 +215,51 @@ t.test('origins lists the origin of every compiled target, once each', async (t)
   ]);
   // A declared but unused upstream makes no pool.
   t.notOk(routes.origins.has('http://127.0.0.1:9999'));
+});
+
+t.test('tools are compiled on first lookup; origins and targets are complete before that', async (t) => {
+  const fresh = table(ROUTES);
+  // Before any scope's tools are touched: every origin a target will use, and only those.
+  t.strictSame([...fresh.origins].sort(), [...routes.origins].sort());
+  // targets compiles every scope: each tool's target is there by id, and lookups return those objects.
+  const ids = [...fresh.targets.keys()].sort();
+  t.strictSame(ids, [
+    'GET http://127.0.0.1:9002/customers/{id}',
+    'POST http://127.0.0.1:9001/crm/lookup_customer',
+    'POST http://127.0.0.1:9001/crm/status',
+    'POST http://127.0.0.1:9002/quote',
+    'POST http://127.0.0.1:9004/assistant',
+    'POST http://127.0.0.1:9005/status',
+    'POST http://127.0.0.1:9006/report',
+    'POST http://127.0.0.1:9007/fallback',
+    'POST http://127.0.0.1:9008/sales-status',
+    'PUT http://127.0.0.1:9003/tickets',
+  ]);
+  const sales = fresh.assistants.get('sales')!;
+  t.equal(fresh.lookupTool(sales, 'quote')?.target, fresh.targets.get('POST http://127.0.0.1:9002/quote'));
+  // Compiled once: the same route objects on every lookup.
+  t.equal(sales.tools, sales.tools);
+  t.equal(fresh.lookupTool(sales, 'quote')?.policy, fresh.lookupTool(sales, 'quote')?.policy);
+});
+
+t.test('tools of one table share what they can: the default fallbacks and the upstream headers', async (t) => {
+  const r = table(`
+version: 1
+security: { allow_unsigned: true }
+defaults: { fallback: "One moment." }
+upstreams:
+  crm: { url: "http://127.0.0.1:9001", headers: { X-Key: k } }
+tools:
+  a: { upstream: crm }
+  b: { upstream: crm, path: /b }
+  c: { upstream: crm, headers: { X-Own: o } }
+  d: { upstream: crm, fallback: "Mine." }
+`);
+  const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((name) => r.account.tools.get(name)!);
+  t.equal(a!.policy.fallbacks, b!.policy.fallbacks);
+  t.strictSame(a!.policy.fallbacks, { timeout: ['One moment.'], unavailable: ['One moment.'], error: ['One moment.'] });
+  t.strictSame(d!.policy.fallbacks, { timeout: ['Mine.'], unavailable: ['Mine.'], error: ['Mine.'] });
+  t.equal(a!.target.headers, b!.target.headers);
+  t.strictSame(a!.target.headers, { 'x-key': 'k' });
+  t.strictSame(c!.target.headers, { 'x-key': 'k', 'x-own': 'o' });
 });

@@ -2,7 +2,7 @@
 // arguments fill placeholders (always URL-encoded) and the query string, headers and timeouts.
 import t from 'tap';
 import type { Upstream } from '../src/config/schema.js';
-import { compileTarget, joinPath, requestPath, type CompiledTarget, type TargetSpec } from '../src/target.js';
+import { compileTarget, createTargetCompiler, joinPath, requestPath, type CompiledTarget, type TargetSpec } from '../src/target.js';
 
 const upstreams: Record<string, Upstream> = {
   bare: { url: 'http://127.0.0.1:8081' },
@@ -100,6 +100,22 @@ t.test('url targets: origin normalised, path kept as written', async (t) => {
   t.strictSame(summary('https://127.0.0.1:443/x/{id}?v=2'), ['https://127.0.0.1', 'https://127.0.0.1', '/x/{id}?v=2']);
   // A url target ignores the default /<tool> path.
   t.strictSame(summary('http://127.0.0.1:9000/api/'), ['http://127.0.0.1:9000', 'http://127.0.0.1:9000', '/api/']);
+});
+
+t.test('originOf gives the origin compile would, without compiling', async (t) => {
+  const compiler = createTargetCompiler(upstreams);
+  const specs: TargetSpec[] = [
+    ...Object.keys(upstreams).flatMap((upstream) => [{ upstream }, { upstream, path: '/x/{id}' }, { upstream, path: '' }]),
+    { url: 'HTTP://LocalHost:9000/Hook' },
+    { url: 'https://127.0.0.1:443/x/{id}?v=2' },
+    { url: 'http://127.0.0.1:80' },
+  ];
+  t.strictSame(
+    specs.map((spec) => compiler.originOf(spec)),
+    specs.map((spec) => compiler.compile(spec, toolDefaults).origin),
+  );
+  t.throws(() => compiler.originOf({ upstream: 'nope' }), { message: 'upstream "nope" is not declared' });
+  t.throws(() => compiler.originOf({ url: '/relative/path' }), { message: 'not an absolute URL: /relative/path' });
 });
 
 t.test('compileTarget refuses an undeclared upstream and a relative url', async (t) => {

@@ -1,11 +1,24 @@
 // Reads routes.yaml: YAML with source positions, ${NAME} substitution from the environment, then
-// the zod schema. Every problem becomes a diagnostic that points at FILE:LINE:COL.
+// the zod schema. Every problem becomes a diagnostic that points at FILE:LINE:COL. A large file
+// first tries the fast path (fast-load.ts), which only ever returns a clean success.
 
 import { readFile } from 'node:fs/promises';
-import { LineCounter, parse, parseDocument, visit, isMap, isSeq, isPair, isScalar, type Document, type Node as YamlNode } from 'yaml';
+import { createRequire } from 'node:module';
+import type { Document, LineCounter, Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
+import { parseConfigFast } from './fast-load.js';
 import { lintConfig } from './lint.js';
 import { configSchema, type Config } from './schema.js';
+import { isOnlyReference, substitute } from './substitution.js';
+import { OPAQUE_KEYS, SECRET_KEYS, toleranceMessage, weakSecretMessage } from './value-warnings.js';
+
+// `yaml` is loaded only when a file takes the positioned path: a large file that passes the fast
+// path starts without paying for it. (CommonJS, so it loads synchronously, from the same cache.)
+const requireModule = createRequire(import.meta.url);
+const yamlLibrary = () => requireModule('yaml') as typeof import('yaml');
+
+/** Files from this size on try the fast path first; smaller ones parse in milliseconds anyway. */
+export const FAST_PATH_MIN_BYTES = 64 * 1024;
 
 export interface Diagnostic {
   file: string;
@@ -42,6 +55,12 @@ export interface ParseOptions {
    * default for parseConfig, whose callers parse deliberately small fragments.
    */
   lint?: boolean;
+  /**
+   * `auto` (the default): the fast path for files of FAST_PATH_MIN_BYTES or more. `always` tries
+   * it on any file and `never` skips it (tests compare the two). Either way, a file the fast path
+   * declines is read by the positioned path, which gives every diagnostic.
+   */
+  fastPath?: 'auto' | 'always' | 'never';
 }
 
 export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env, options: ParseOptions = { lint: true }): Promise<LoadedConfig> {
@@ -58,9 +77,18 @@ export async function readRoutesFile(file: string): Promise<string> {
   }
 }
 
-const placeholder = /\$\{([^}]*)\}/g;
-
 export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv = process.env, options: ParseOptions = {}): LoadedConfig {
+  const mode = options.fastPath ?? 'auto';
+  if (mode === 'always' || (mode === 'auto' && source.length >= FAST_PATH_MIN_BYTES)) {
+    const fast = parseConfigFast(source, file, env, { lint: options.lint === true });
+    if (fast) return fast;
+  }
+  return parseConfigPositioned(source, file, env, options);
+}
+
+/** The path every diagnostic comes from: the `yaml` document with source positions. */
+function parseConfigPositioned(source: string, file: string, env: NodeJS.ProcessEnv, options: ParseOptions): LoadedConfig {
+  const { LineCounter, parseDocument, visit, isScalar } = yamlLibrary();
   const lines = new LineCounter();
   const at = (offset: number | undefined) => {
     const pos = lines.linePos(offset ?? 0);
@@ -88,20 +116,9 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
       const offsetOf = (index: number) => (node.type === 'PLAIN' ? start + index : node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE' ? start + 1 + index : start);
       const original = node.value;
       let failed = false;
-      const substituted = original.replace(placeholder, (match: string, body: string, index: number) => {
-        const parts = /^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$/s.exec(body);
-        if (!parts) {
-          failed = true;
-          diagnostics.push(error(offsetOf(index), `"${match}" is not a valid reference: write \${NAME} or \${NAME:-default}, with a name of letters, digits and _`));
-          return '';
-        }
-        const [, name, fallback] = parts as unknown as [string, string, string | undefined];
-        const value = env[name];
-        if (value !== undefined && value !== '') return value;
-        if (fallback !== undefined) return fallback;
+      const substituted = substitute(original, env, ({ index, message }) => {
         failed = true;
-        diagnostics.push(error(offsetOf(index), `environment variable ${name} is not set (used as \${${name}}); set it, or write \${${name}:-default}`));
-        return '';
+        diagnostics.push(error(offsetOf(index), message));
       });
       if (failed) {
         unresolved.add(start);
@@ -109,7 +126,7 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
       }
       // An unquoted value that is only a placeholder takes the type its text has in YAML, so
       // `timeout: ${TIMEOUT:-3000}` is a number and `allow_unsigned: ${DEV:-false}` a boolean.
-      node.value = node.type === 'PLAIN' && /^\$\{[^}]*\}$/.test(original) ? scalarFromText(substituted) : substituted;
+      node.value = node.type === 'PLAIN' && isOnlyReference(original) ? scalarFromText(substituted) : substituted;
     },
   });
 
@@ -132,9 +149,8 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
 
   const warnings: Diagnostic[] = weakSecretWarnings(doc, (offset, message) => ({ ...error(offset, message), severity: 'warning' }));
   const tolerance = doc.getIn(['security', 'timestamp_tolerance'], true) as YamlNode | undefined;
-  if (isScalar(tolerance) && typeof tolerance.value === 'number' && tolerance.value < 1000) {
-    warnings.push({ ...error(tolerance.range?.[0], ''), severity: 'warning', message: `timestamp_tolerance: ${tolerance.value} is ${tolerance.value} milliseconds; did you mean ${tolerance.value}s?` });
-  }
+  const toleranceWarning = isScalar(tolerance) ? toleranceMessage(tolerance.value) : undefined;
+  if (toleranceWarning !== undefined) warnings.push({ ...error(tolerance!.range?.[0], toleranceWarning), severity: 'warning' });
   if (options.lint === true) {
     const lint = lintConfig(parsed.data).map((finding): Diagnostic => ({ ...error(keyOffset(doc, finding.path), finding.message), severity: 'warning' }));
     warnings.push(...sortDiagnostics(lint));
@@ -145,7 +161,7 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
 /** Numbers and booleans as YAML reads them; any other text stays a string. */
 function scalarFromText(text: string): unknown {
   try {
-    const value: unknown = parse(text);
+    const value: unknown = yamlLibrary().parse(text);
     return typeof value === 'number' || typeof value === 'boolean' ? value : text;
   } catch {
     return text;
@@ -154,20 +170,17 @@ function scalarFromText(text: string): unknown {
 
 /** Secrets that anyone could guess: the demo default, or fewer than 16 characters. */
 function weakSecretWarnings(doc: Document, warning: (offset: number | undefined, message: string) => Diagnostic): Diagnostic[] {
+  const { visit, isPair, isScalar, isSeq } = yamlLibrary();
   const found: Diagnostic[] = [];
   visit(doc, {
     Pair(_key, pair, path) {
-      if (!isScalar(pair.key) || (pair.key.value !== 'secrets' && pair.key.value !== 'secret')) return;
-      // Only keys of the config's own maps: not a `secret` inside a static reply or headers.
-      if (path.some((p) => isPair(p) && isScalar(p.key) && (p.key.value === 'static' || p.key.value === 'headers'))) return;
+      if (!isScalar(pair.key) || !SECRET_KEYS.has(pair.key.value as string)) return;
+      if (path.some((p) => isPair(p) && isScalar(p.key) && OPAQUE_KEYS.has(p.key.value as string))) return;
       const nodes = isSeq(pair.value) ? pair.value.items : [pair.value];
       for (const node of nodes) {
         if (!isScalar(node) || typeof node.value !== 'string') continue;
-        if (node.value.includes('change-me')) {
-          found.push(warning(node.range?.[0], 'this is the demo secret from the shipped routes.yaml: anyone can sign requests with it. Set a real one (e.g. openssl rand -hex 32) before exposing the gateway'));
-        } else if (node.value.length > 0 && node.value.length < 16) {
-          found.push(warning(node.range?.[0], `this secret is only ${node.value.length} characters: use at least 16 random characters (e.g. openssl rand -hex 32)`));
-        }
+        const message = weakSecretMessage(node.value);
+        if (message !== undefined) found.push(warning(node.range?.[0], message));
       }
     },
   });
@@ -196,6 +209,7 @@ type PathSegment = PropertyKey;
 
 /** The node a schema path points at, and whether every segment was found. */
 function locate(doc: Document, path: readonly PathSegment[]): { node: YamlNode | undefined; keyNode: YamlNode | undefined; found: boolean } {
+  const { isMap, isPair, isScalar, isSeq } = yamlLibrary();
   let node: unknown = doc.contents;
   let keyNode: YamlNode | undefined;
   let found = true;

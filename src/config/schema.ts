@@ -1,7 +1,8 @@
 // The routes.yaml schema: the single source of truth for what the file may contain, its
 // defaults, and the TypeScript types the rest of the gateway uses.
 
-import { Ajv } from 'ajv';
+import { createRequire } from 'node:module';
+import type { Ajv } from 'ajv';
 import { z } from 'zod';
 import { parseDuration, parseSize } from './units.js';
 
@@ -9,8 +10,10 @@ export const DEFAULT_UPSTREAM_TIMEOUT_MS = 5000;
 /** Relative to the working directory, like every relative store path. */
 export const DEFAULT_STORE_PATH = './data/hms-tool-router.db';
 
+// Text first: most durations are written "3s", and a failed try costs an issue object, 10,000
+// times over in a large table.
 const duration = z
-  .union([z.number(), z.string()])
+  .union([z.string(), z.number()])
   .transform((value, ctx) => {
     const ms = parseDuration(value);
     if (ms === undefined) {
@@ -24,7 +27,7 @@ const duration = z
 const positiveDuration = duration.refine((ms) => ms > 0, { message: 'must be more than 0' });
 
 const size = z
-  .union([z.number(), z.string()])
+  .union([z.string(), z.number()])
   .transform((value, ctx) => {
     const bytes = parseSize(value);
     if (bytes === undefined) {
@@ -97,8 +100,18 @@ export const breakerSchema = z.strictObject({
   open_for: positiveDuration.optional(),
 });
 
+// ajv (CommonJS) is loaded for the first `parameters` to check: most files have none, and it
+// costs start time.
+const requireModule = createRequire(import.meta.url);
+
 /** Compiles `parameters` as ajv will at run time, so a broken JSON Schema is a config error. */
-const schemaCompiler = new Ajv({ allErrors: false, strict: false, addUsedSchema: false });
+const compileParameters = (() => {
+  let ajv: Ajv | undefined;
+  return (schema: Record<string, unknown>) => {
+    ajv ??= new (requireModule('ajv') as typeof import('ajv')).Ajv({ allErrors: false, strict: false, addUsedSchema: false });
+    ajv.compile(schema);
+  };
+})();
 
 export const toolTargetSchema = z
   .strictObject({
@@ -124,7 +137,7 @@ export const toolTargetSchema = z
     }
     if (target.parameters !== undefined) {
       try {
-        schemaCompiler.compile(target.parameters);
+        compileParameters(target.parameters);
       } catch (err) {
         ctx.addIssue({ code: 'custom', message: `not a valid JSON Schema: ${(err as Error).message}`, path: ['parameters'] });
       }
@@ -284,22 +297,27 @@ function field(value: unknown, key: string): unknown {
 
 function checkReferences(config: unknown, ctx: z.RefinementCtx): void {
   const declared = new Set(entriesOf(field(config, 'upstreams')).map(([name]) => name));
-  const checkUpstream = (target: unknown, path: Path) => {
+  // Called for each of 10,000 tools in a large table: the path is made only for an issue.
+  const checkUpstream = (target: unknown, prefix: Path, ...last: (string | number)[]) => {
     const upstream = field(target, 'upstream');
     if (typeof upstream === 'string' && !declared.has(upstream)) {
       const known = declared.size > 0 ? ` (declared: ${[...declared].join(', ')})` : '';
-      ctx.addIssue({ code: 'custom', message: `upstream "${upstream}" is not declared under upstreams${known}`, path: [...path, 'upstream'] });
+      ctx.addIssue({ code: 'custom', message: `upstream "${upstream}" is not declared under upstreams${known}`, path: [...prefix, ...last, 'upstream'] });
     }
   };
   const checkEvents = (events: unknown, path: Path) => {
-    checkUpstream(field(events, 'assistant-request'), [...path, 'assistant-request']);
+    checkUpstream(field(events, 'assistant-request'), path, 'assistant-request');
     for (const name of ['status-update', 'end-of-call-report']) {
       const targets = field(events, name);
-      if (Array.isArray(targets)) targets.forEach((target, i) => checkUpstream(target, [...path, name, i]));
-      else checkUpstream(targets, [...path, name]);
+      if (Array.isArray(targets)) targets.forEach((target, i) => checkUpstream(target, path, name, i));
+      else checkUpstream(targets, path, name);
     }
   };
-  for (const [name, target] of entriesOf(field(config, 'tools'))) checkUpstream(target, ['tools', name]);
+  const checkTools = (tools: unknown, path: Path) => {
+    if (typeof tools !== 'object' || tools === null || Array.isArray(tools)) return;
+    for (const name in tools) checkUpstream((tools as Record<string, unknown>)[name], path, name);
+  };
+  checkTools(field(config, 'tools'), ['tools']);
   checkEvents(field(config, 'events'), ['events']);
   checkUpstream(field(config, 'fallback'), ['fallback']);
 
@@ -309,7 +327,7 @@ function checkReferences(config: unknown, ctx: z.RefinementCtx): void {
   const phoneOwners = new Map<string, string>();
   for (const [name, assistant] of entriesOf(field(config, 'assistants'))) {
     if (field(assistant, 'secrets') !== undefined) secretsGiven = true;
-    for (const [tool, target] of entriesOf(field(assistant, 'tools'))) checkUpstream(target, ['assistants', name, 'tools', tool]);
+    checkTools(field(assistant, 'tools'), ['assistants', name, 'tools']);
     checkEvents(field(assistant, 'events'), ['assistants', name, 'events']);
     const numbers = field(assistant, 'phone_numbers');
     if (!Array.isArray(numbers)) continue;
