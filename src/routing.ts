@@ -20,17 +20,20 @@ export interface ToolRoute {
   readonly policy: ToolPolicy;
 }
 
+export type RouteLevel = 'assistant' | 'account' | 'fallback';
+
+/** A route with the level it was written at: built once, so a lookup allocates nothing. */
+export type LeveledRoute = ToolRoute & { readonly level: RouteLevel };
+
 /** Everything a webhook needs once its scope is known: secrets, tools, events. */
 export interface Scope {
   /** The routes.yaml assistant name; undefined for the account scope. */
   readonly assistant: string | undefined;
   readonly secrets: readonly string[];
-  readonly tools: ReadonlyMap<string, ToolRoute>;
+  readonly tools: ReadonlyMap<string, LeveledRoute>;
   readonly assistantRequest: AssistantRequestRoute | undefined;
   readonly listEvents: Readonly<Record<ListEvent, readonly CompiledTarget[]>>;
 }
-
-export type RouteLevel = 'assistant' | 'account' | 'fallback';
 
 export interface RouteTable {
   readonly account: Scope;
@@ -41,7 +44,7 @@ export interface RouteTable {
   /** Every target by id: the outbox finds a stored delivery's target (and its secret) here. */
   readonly targets: ReadonlyMap<string, CompiledTarget>;
   scopeForPhoneNumber(number: string | null | undefined): Scope | undefined;
-  lookupTool(scope: Scope, tool: string): (ToolRoute & { level: RouteLevel }) | undefined;
+  lookupTool(scope: Scope, tool: string): LeveledRoute | undefined;
 }
 
 const EVENT_DEFAULTS = { path: '', body: 'message' } as const;
@@ -60,15 +63,15 @@ export function buildRouteTable(config: Config): RouteTable {
     return target;
   };
   /** The tool routes of one scope, compiled on first use; their origins are known at once. */
-  const lazyTools = (tools: Record<string, ToolTarget>) => {
+  const lazyTools = (tools: Record<string, ToolTarget>, level: RouteLevel) => {
     for (const name in tools) origins.add(targetCompiler.originOf(tools[name]!));
-    let routes: Map<string, ToolRoute> | undefined;
+    let routes: Map<string, LeveledRoute> | undefined;
     return () => {
       if (routes) return routes;
       routes = new Map();
       for (const name in tools) {
         const spec = tools[name]!;
-        routes.set(name, { target: compile(spec, { path: `/${name}`, body: 'arguments' }), policy: compilePolicy(spec) });
+        routes.set(name, { target: compile(spec, { path: `/${name}`, body: 'arguments' }), policy: compilePolicy(spec), level });
       }
       return routes;
     };
@@ -83,7 +86,7 @@ export function buildRouteTable(config: Config): RouteTable {
   };
 
   const accountEvents = compileEvents(config.events);
-  const accountTools = lazyTools(config.tools);
+  const accountTools = lazyTools(config.tools, 'account');
   const account: Scope = {
     assistant: undefined,
     secrets: config.account?.secrets ?? [],
@@ -98,7 +101,7 @@ export function buildRouteTable(config: Config): RouteTable {
   for (const [name, spec] of Object.entries(config.assistants)) {
     const own = compileEvents(spec.events ?? {});
     const events = spec.events ?? {};
-    const tools = lazyTools(spec.tools ?? {});
+    const tools = lazyTools(spec.tools ?? {}, 'assistant');
     const scope: Scope = {
       assistant: name,
       secrets: spec.secrets ?? account.secrets,
@@ -118,7 +121,7 @@ export function buildRouteTable(config: Config): RouteTable {
 
   let allCompiled = false;
   const fallback = config.fallback ? compile(config.fallback, EVENT_DEFAULTS) : undefined;
-  const fallbackRoute: ToolRoute | undefined = fallback ? { target: fallback, policy: compilePolicy(undefined) } : undefined;
+  const fallbackRoute: LeveledRoute | undefined = fallback ? { target: fallback, policy: compilePolicy(undefined), level: 'fallback' } : undefined;
 
   return {
     account,
@@ -139,14 +142,7 @@ export function buildRouteTable(config: Config): RouteTable {
       return byPhone.get(normalizePhoneNumber(number));
     },
     lookupTool(scope, tool) {
-      const own = scope.tools.get(tool);
-      if (own) return { ...own, level: scope.assistant !== undefined ? 'assistant' : 'account' };
-      if (scope.assistant !== undefined) {
-        const shared = account.tools.get(tool);
-        if (shared) return { ...shared, level: 'account' };
-      }
-      if (fallbackRoute) return { ...fallbackRoute, level: 'fallback' };
-      return undefined;
+      return scope.tools.get(tool) ?? (scope.assistant !== undefined ? account.tools.get(tool) : undefined) ?? fallbackRoute;
     },
   };
 }
