@@ -100,8 +100,10 @@ assistants:
 });
 
 t.test('status-update and end-of-call-report: answered at once, a copy to every target', async (t) => {
+  let crmAnswered = 0;
   const crm = await startBackend(t, async (_req, res) => {
     await sleep(400);
+    crmAnswered++;
     res.writeHead(204).end();
   });
   const warehouse = await startBackend(t, (_req, res) => void res.writeHead(500).end());
@@ -121,7 +123,8 @@ events:
   const r1 = await send(`${gateway.url}/webhook`, status);
   const r2 = await send(`${gateway.url}/webhook`, raw);
   t.strictSame([r1.status, r1.body, r2.status, r2.body], [200, {}, 200, {}]);
-  t.ok(r1.elapsedMs < 300 && r2.elapsedMs < 300, 'acknowledged before the 400 ms backend answered');
+  // Ordering, not a time: the first event may also wait for the outbox's writer thread to start.
+  t.equal(crmAnswered, 0, 'both acknowledged before the 400 ms backend answered either');
   await eventually(() => crm.requests.length === 2 && warehouse.requests.length === 1);
   const calls = crm.requests.find((r) => r.url === '/calls')!;
   t.equal(calls.text, raw, 'forwarded byte for byte');

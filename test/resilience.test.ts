@@ -805,8 +805,8 @@ tools:
 `));
   const res = await hook(gateway, 'call-1', [['tc_1', 'send_sms', { to: 'me' }], ['tc_2', 'log_note', { note: 'hi' }]]);
   t.strictSame(reply(res), ok({ tool_call_id: 'tc_1', result: "I'll text you the details." }, { tool_call_id: 'tc_2', result: 'OK' }));
-  t.ok(res.elapsedMs < 500, `acknowledged in ${Math.round(res.elapsedMs)} ms`);
-  t.equal(answered, 0, 'before the backend answered');
+  // Ordering, not a time: the first write may also wait for the outbox's writer thread to start.
+  t.equal(answered, 0, 'acknowledged before the 1 s backend answered');
   await eventually(() => backend.requests.length === 2, 2000);
   t.strictSame(backend.requests.map((r) => [r.url, r.text]).sort(), [['/log_note', '{"note":"hi"}'], ['/send_sms', '{"to":"me"}']]);
   await eventually(() => logsWith(gateway, 'delivered').length === 2, 3000);
@@ -828,7 +828,7 @@ delivery: { retry: { initial: 100ms, max_attempts: 3 } }
 `));
   const res = await hook(gateway, 'call-1', [['tc_1', 'flaky'], ['tc_2', 'always']]);
   t.strictSame(reply(res), ok({ tool_call_id: 'tc_1', result: 'OK' }, { tool_call_id: 'tc_2', result: 'OK' }));
-  await eventually(() => counts['/flaky'] === 2 && counts['/always'] !== undefined && counts['/always'] >= 3, 4000);
+  await eventually(() => counts['/flaky'] === 2 && counts['/always'] !== undefined && counts['/always'] >= 3, 8000);
   await sleep(1500);
   t.strictSame(counts, { '/flaky': 2, '/always': 3 }, 'a success stops; failures stop after a bounded number of attempts');
   t.strictSame(logsWith(gateway, 'delivered').map((l) => [l.tool, l.attempt]), [['flaky', 2]]);
