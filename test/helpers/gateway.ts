@@ -137,8 +137,12 @@ export function envelope(type: string, extra: Record<string, unknown> = {}): { m
   };
 }
 
-/** Resolves once `predicate` holds, polling every 10 ms; fails after `timeoutMs`. */
-export async function eventually(predicate: () => boolean, timeoutMs = 3000): Promise<void> {
+/**
+ * Resolves once `predicate` holds, polling every 10 ms; fails after `timeoutMs`. The default is
+ * generous: under the test loader a gateway's outbox writer thread takes seconds to start on a busy
+ * machine, and a wait that is met returns as soon as it is.
+ */
+export async function eventually(predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!predicate()) {
     if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs}ms`);
