@@ -21,3 +21,5 @@ port.on('message', (message: WriteRequest[] | 'close') => {
   }
   commit(message);
 });
+// From now on the gateway sends its writes here instead of committing them itself.
+port.postMessage('ready');

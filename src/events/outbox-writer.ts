@@ -95,12 +95,14 @@ function createBatcher(sendBatch: (batch: WriteRequest[]) => void, onBusy: (busy
       }
       settled();
     },
-    /** Everything sent or about to be is refused (the writer died). */
-    failAll(err: Error) {
-      const all = [...waiting.values()];
-      waiting.clear();
-      next = [];
-      for (const w of all) w.reject(err);
+    /** Everything sent and not answered is refused (the writer died); what is yet to go still goes. */
+    failSent(err: Error) {
+      const unsent = new Set(next.map((r) => r.id));
+      for (const [id, w] of waiting) {
+        if (unsent.has(id)) continue;
+        waiting.delete(id);
+        w.reject(err);
+      }
       settled();
     },
     idle: () => (waiting.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (idle = resolve))),
@@ -147,53 +149,75 @@ export function createInThreadWriter(store: OutboxStore): OutboxWriter {
 // The thread is this directory's outbox-thread, compiled (.js) or, under the test loader, source (.ts).
 const threadFile = new URL(import.meta.url.endsWith('.ts') ? './outbox-thread.ts' : './outbox-thread.js', import.meta.url);
 
-/** After the thread died, writes are refused this long before a new one is started. */
+/** After the thread died, writes stay on this thread this long before a new one is started. */
 const RESTART_AFTER_MS = 1000;
 
 /**
- * Group commit on a worker thread with its own connection to the store at `path`. The thread starts
- * at the first write (a gateway that takes no events never starts it) and again after it died.
+ * Group commit on a worker thread with its own connection to `store`'s file. The thread starts at
+ * the first write (a gateway that takes no events never starts one); until it is ready, and for a
+ * while after it died, batches are committed here through `store`, so no write waits for a thread
+ * to start. Only one connection writes at a time: this one before the thread is ready, the
+ * thread's after.
  */
-export function startWriterThread(path: string): OutboxWriter {
-  let worker: Worker | undefined;
-  // Why the last thread died and until when: a store it cannot open must not cost a thread per batch.
-  let died: { why: string; at: number } | undefined;
+export function startWriterThread(store: OutboxStore): OutboxWriter & { threadReady(): Promise<void> } {
+  let thread: { worker: Worker; ready: boolean } | undefined;
+  let diedAt = -Infinity;
+  const readyWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
+  let busy = false;
+  // Keeps the process alive only while a write, or someone waiting for the thread, needs it.
+  const holdProcess = () => (busy || readyWaiters.length > 0 ? thread?.worker.ref() : thread?.worker.unref());
   const batcher = createBatcher(
     (batch) => {
-      if (died && Date.now() - died.at < RESTART_AFTER_MS) {
-        const why = died.why;
-        queueMicrotask(() => batcher.answer(batch.map(({ id }) => ({ id, ok: false, message: why }))));
-        return;
-      }
-      thread().postMessage(batch);
+      if (!thread && Date.now() - diedAt >= RESTART_AFTER_MS) thread = start();
+      if (thread?.ready) thread.worker.postMessage(batch);
+      else batcher.answer(commitGroup(store, batch));
     },
-    // Keeps the process alive only while a write waits for its answer.
-    (busy) => (busy ? worker?.ref() : worker?.unref()),
+    (isBusy) => {
+      busy = isBusy;
+      holdProcess();
+    },
   );
-  function thread(): Worker {
-    if (worker) return worker;
-    const started = new Worker(threadFile, { workerData: { path } });
+  function start(): { worker: Worker; ready: boolean } {
+    const started = { worker: new Worker(threadFile, { workerData: { path: store.path } }), ready: false };
     const gone = (why: string) => {
-      if (worker !== started) return;
-      worker = undefined;
-      died = { why, at: Date.now() };
-      batcher.failAll(new Error(why));
+      if (thread !== started) return;
+      thread = undefined;
+      diedAt = Date.now();
+      batcher.failSent(new Error(why));
+      for (const waiter of readyWaiters.splice(0)) waiter.reject(new Error(why));
     };
-    started.on('message', (replies: WriteReply[]) => batcher.answer(replies));
-    started.on('error', (err) => gone(`the outbox writer failed: ${err.message}`));
-    started.on('exit', (code) => gone(`the outbox writer stopped (exit code ${code})`));
-    worker = started;
+    started.worker.on('message', (message: WriteReply[] | 'ready') => {
+      if (message !== 'ready') return batcher.answer(message);
+      started.ready = true;
+      for (const waiter of readyWaiters.splice(0)) waiter.resolve();
+      holdProcess();
+    });
+    started.worker.on('error', (err) => gone(`the outbox writer failed: ${err.message}`));
+    started.worker.on('exit', (code) => gone(`the outbox writer stopped (exit code ${code})`));
+    started.worker.unref();
     return started;
   }
-  return writerFrom(batcher.request, async () => {
+  const writer = writerFrom(batcher.request, async () => {
     await batcher.idle();
-    const stopping = worker;
+    const stopping = thread?.worker;
+    thread = undefined;
+    for (const waiter of readyWaiters.splice(0)) waiter.reject(new Error('the outbox writer was closed'));
     if (!stopping) return;
-    worker = undefined;
     // The thread closes its connection (checkpointing the WAL) and ends by itself.
     const exited = new Promise((resolve) => stopping.once('exit', resolve));
     stopping.ref();
     stopping.postMessage('close');
     await exited;
   });
+  return {
+    ...writer,
+    /** Starts the thread if it is not running, and resolves once writes go to it (rejects if it dies first). */
+    threadReady() {
+      if (thread?.ready) return Promise.resolve();
+      thread ??= start();
+      const ready = new Promise<void>((resolve, reject) => readyWaiters.push({ resolve, reject }));
+      holdProcess();
+      return ready;
+    },
+  };
 }

@@ -58,7 +58,7 @@ export function createOutbox(deps: OutboxDeps): Outbox {
   let problem: string | undefined = deps.store instanceof Error ? `the outbox store cannot be opened: ${deps.store.message}` : undefined;
 
   // This connection only reads (polls, counts); every write goes through the writer's.
-  const writer = store ? (store.path === ':memory:' ? createInThreadWriter(store) : startWriterThread(store.path)) : undefined;
+  const writer = store ? (store.path === ':memory:' ? createInThreadWriter(store) : startWriterThread(store)) : undefined;
   /** Deliveries being sent (by seq) until their outcome is committed: the poll skips them. */
   const inFlight = new Map<number, Promise<void>>();
   const perTarget = new Map<string, number>();

@@ -1,7 +1,7 @@
 // Group commit on real SQLite files, on the writer thread and on this one: writes asked for
 // together are one transaction (counted in the WAL file itself), a write that fails is refused
-// alone, a transaction that fails refuses its whole group and keeps nothing, close waits, a
-// writer that cannot open the store refuses writes with the reason.
+// alone, a transaction that fails refuses its whole group and keeps nothing, close waits; writes
+// never wait for the thread to start, nor fail because it cannot.
 
 import t, { type Test } from 'tap';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,12 +32,20 @@ function walCommits(dbPath: string): number {
   return commits;
 }
 
-/** A store file (the reader's connection stays open, so the WAL is kept to be counted) and a writer. */
-function setUp(t: Test, where: 'thread' | 'in-thread'): { path: string; store: OutboxStore; writer: OutboxWriter } {
+/**
+ * A store file (this connection stays open, so the WAL is kept to be counted) and a writer: on
+ * its thread (started and ready, so the writes go there) or on this one.
+ */
+async function setUp(t: Test, where: 'thread' | 'in-thread'): Promise<{ path: string; store: OutboxStore; writer: OutboxWriter }> {
   const dir = mkdtempSync(join(tmpdir(), 'hms-writer-'));
   const path = join(dir, 'outbox.db');
   const store = openOutboxStore(path);
-  const writer = where === 'thread' ? startWriterThread(path) : createInThreadWriter(store);
+  let writer: OutboxWriter = createInThreadWriter(store);
+  if (where === 'thread') {
+    const threaded = startWriterThread(store);
+    await threaded.threadReady();
+    writer = threaded;
+  }
   t.teardown(async () => {
     await writer.close();
     store.close();
@@ -50,7 +58,7 @@ const callIds = (store: OutboxStore) => store.list({}).map((r) => r.callId);
 
 for (const where of ['thread', 'in-thread'] as const) {
   t.test(`${where}: 20 inserts asked for in one turn are one transaction, each caller gets its own ids`, async (t) => {
-    const { path, store, writer } = setUp(t, where);
+    const { path, store, writer } = await setUp(t, where);
     const before = walCommits(path);
     const ids = await Promise.all(Array.from({ length: 20 }, (_, i) => writer.insert([delivery(`call-${i}`), delivery(`call-${i}`)], T0)));
     t.equal(walCommits(path) - before, 1, 'one commit');
@@ -71,7 +79,7 @@ for (const where of ['thread', 'in-thread'] as const) {
   });
 
   t.test(`${where}: a write that fails is refused alone; the rest of its group is committed`, async (t) => {
-    const { path, store, writer } = setUp(t, where);
+    const { path, store, writer } = await setUp(t, where);
     const before = walCommits(path);
     const bad = { ...delivery('bad'), event: null as unknown as string };
     const results = await Promise.allSettled([writer.insert([delivery('a')], T0), writer.insert([delivery('b'), bad], T0), writer.insert([delivery('c')], T0)]);
@@ -85,7 +93,7 @@ for (const where of ['thread', 'in-thread'] as const) {
   });
 
   t.test(`${where}: a transaction that fails refuses every write of its group and keeps none; the next group commits`, async (t) => {
-    const { path, store, writer } = setUp(t, where);
+    const { path, store, writer } = await setUp(t, where);
     // Stands in for a disk that refuses the commit: an error that ends the whole transaction.
     const other = new Database(path);
     other.exec(`CREATE TRIGGER refuse BEFORE INSERT ON deliveries WHEN NEW.call_id = 'boom' BEGIN SELECT RAISE(ROLLBACK, 'disk I/O error'); END`);
@@ -102,7 +110,7 @@ for (const where of ['thread', 'in-thread'] as const) {
   });
 
   t.test(`${where}: claims count an attempt and return whole rows; outcomes are recorded; close waits for what was asked`, async (t) => {
-    const { store, writer } = setUp(t, where);
+    const { store, writer } = await setUp(t, where);
     await writer.insert([delivery('a'), delivery('b'), delivery('c')], T0);
     const [a, b, c] = store.list({}).map((r) => r.seq) as [number, number, number];
     await writer.settle([{ seq: c, status: 'dead', error: 'HTTP 400' }], T0 + 1);
@@ -137,7 +145,7 @@ for (const where of ['thread', 'in-thread'] as const) {
 }
 
 t.test('batches that reach the committer while it is busy (as they do during an fsync) join one group; a later one is the next commit', async (t) => {
-  const { path, store } = setUp(t, 'in-thread');
+  const { path, store } = await setUp(t, 'in-thread');
   const replies: WriteReply[][] = [];
   const commit = createGroupCommitter(store, (r) => replies.push(r));
   const before = walCommits(path);
@@ -169,23 +177,25 @@ t.test('batches that reach the committer while it is busy (as they do during an 
   );
 });
 
-t.test('thread: the writer starts at its first write, and again after close', async (t) => {
-  const { store, writer } = setUp(t, 'thread');
+t.test('thread: a closed writer takes writes again', async (t) => {
+  const { store, writer } = await setUp(t, 'thread');
   await writer.close();
   await writer.insert([delivery('after-close')], T0);
   t.strictSame(callIds(store), ['after-close']);
 });
 
-t.test('thread: a store the writer cannot open refuses the writes with why, and keeps refusing them while it stays so', async (t) => {
+t.test('thread: writes do not wait for the thread to start, nor fail when it cannot: they are committed on this one meanwhile', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hms-writer-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const store = openOutboxStore(join(dir, 'outbox.db'));
+  t.teardown(() => store.close());
   writeFileSync(join(dir, 'not-a-dir'), 'x');
-  const writer = startWriterThread(join(dir, 'not-a-dir', 'outbox.db'));
+  // The thread is told a path it cannot open; this thread's connection is fine.
+  const writer = startWriterThread({ ...store, path: join(dir, 'not-a-dir', 'outbox.db') });
   t.teardown(() => writer.close());
-  const first = await Promise.allSettled([writer.insert([delivery('a')], T0), writer.insert([delivery('b')], T0)]);
-  const again = await Promise.allSettled([writer.insert([delivery('c')], T0)]);
-  for (const result of [...first, ...again]) {
-    t.equal(result.status, 'rejected');
-    t.match((result as PromiseRejectedResult).reason, { message: /^the outbox writer failed: .*not-a-dir/ });
-  }
+  const died = writer.threadReady();
+  await writer.insert([delivery('a')], T0);
+  await t.rejects(died, { message: /^the outbox writer failed: .*not-a-dir/ });
+  await Promise.all([writer.insert([delivery('b')], T0), writer.insert([delivery('c')], T0)]);
+  t.strictSame(callIds(store), ['a', 'b', 'c'], 'committed while it started, and after it died');
 });
