@@ -3,6 +3,7 @@
 
 import { createRequire } from 'node:module';
 import pino, { type Bindings, type ChildLoggerOptions, type DestinationStream, type Logger } from 'pino';
+import { createLogSink } from './log-sink.js';
 import { maskPhoneNumbers } from './redact.js';
 
 export const REDACTED = '[redacted]';
@@ -44,18 +45,6 @@ export const REDACT_PATHS: readonly string[] = ['req', 'res'].flatMap((parent) =
 
 // Keys whose pino serializer expects the raw value (an Error, a request): scrubbed after it runs.
 const SERIALIZED_KEYS: ReadonlySet<string> = new Set(['err', 'req', 'res']);
-
-/**
- * stdout is written asynchronously and in batches: a write per line cost more than the rest of the
- * line's work, and a stalled log reader (a full pipe) would block every call. Lines go out once
- * LOG_BATCH_BYTES are waiting or LOG_FLUSH_MS after they were written, whichever comes first;
- * what is still buffered is written synchronously when the process exits (pino's exit hook).
- * Past MAX_BUFFERED_LOG_BYTES of unwritten output, new lines are dropped rather than grow memory
- * without end.
- */
-const LOG_BATCH_BYTES = 4096;
-const LOG_FLUSH_MS = 200;
-const MAX_BUFFERED_LOG_BYTES = 16 * 1024 * 1024;
 
 const MAX_REMEMBERED_KEYS = 10_000;
 
@@ -141,7 +130,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const scrubber = createScrubber(new Set(options.payloads === true ? [] : PAYLOAD_KEYS));
   const scrubbedSerializer = (serialize: (value: never) => unknown) => (value: unknown) => scrubber.value(serialize(value as never));
 
-  const stream = options.destination ?? pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS, maxLength: MAX_BUFFERED_LOG_BYTES });
+  // stdout is written asynchronously, in batches (src/log-sink.ts): a write per line cost more than
+  // the rest of the line's work, and a stalled log reader (a full pipe) would block every call.
+  const stream = options.destination ?? createLogSink();
   const toTerminal = options.destination === undefined && process.stdout.isTTY === true;
   const pretty = options.pretty === true || ((options.pretty ?? 'auto') === 'auto' && toTerminal);
 
