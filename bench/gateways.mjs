@@ -2,7 +2,7 @@
 // (the CLI, production defaults: logging at info, metrics, breakers, ledger, durable outbox in a
 // temporary directory), the bare forwarder and the load generator. Used by run.mjs and profile.mjs.
 
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { firstJsonLine, freePort, waitHealthy } from './lib.mjs';
@@ -72,6 +72,18 @@ export async function startBare(group, { pin, secret, backend, nodeArgs = [] }) 
   const child = group.start('bare forwarder', [...nodeArgs, here('./bare-forwarder.mjs'), '--secret', secret, '--backend', backend, '--tools', JSON.stringify(bareTools())], { cpu: pin ? 0 : undefined, cwd: root });
   const { port } = await firstJsonLine(child);
   return { child, origin: `http://127.0.0.1:${port}`, pid: child.pid };
+}
+
+/** fast-gateway proxying every webhook to one backend path (the reference proxy of issue 6). */
+export async function startFastGateway(group, { pin, backend, path }) {
+  const child = group.start('fast-gateway', [here('./fast-gateway.mjs'), '--backend', backend, '--path', path], { cpu: pin ? 0 : undefined, cwd: root });
+  const { port } = await firstJsonLine(child);
+  return { child, origin: `http://127.0.0.1:${port}`, pid: child.pid };
+}
+
+/** True when fast-gateway (a devDependency) is installed. */
+export function hasFastGateway() {
+  return existsSync(join(root, 'node_modules/fast-gateway/package.json'));
 }
 
 /**

@@ -1,5 +1,6 @@
 // `npm run bench`: the gateway (built, production defaults) against a bare hand-written forwarder
-// (bench/bare-forwarder.mjs), side by side, interleaved, several rounds; then the memory check,
+// (bench/bare-forwarder.mjs) and, on 1-tool webhooks, fast-gateway (bench/fast-gateway.mjs), side
+// by side, interleaved, several rounds; then the memory check,
 // the large-table check and the durable-ack check. Prints one table of results with the ratios
 // and PASS/FAIL against the goals of issue 6, and writes it to bench/results.md.
 //
@@ -20,7 +21,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { gatewayHandlesSighup, root, routesYaml, startBackend, startBare, startGateway, startLoadgen, toolsWithDelay } from './gateways.mjs';
+import { gatewayHandlesSighup, hasFastGateway, root, routesYaml, startBackend, startBare, startFastGateway, startGateway, startLoadgen, toolsWithDelay } from './gateways.mjs';
 import { createProcessGroup, createWebhookFactory, hasTaskset, median, memoryKB } from './lib.mjs';
 
 const { values: opts } = parseArgs({
@@ -158,7 +159,10 @@ async function main() {
   const mainDir = join(tmp, 'gateway');
   const gateway = await startGateway(group, { pin, dir: mainDir, yaml: gatewayYaml(mainDir), logFile: opts['log-file'] });
   const bare = await startBare(group, { pin, secret, backend: backend.origin });
-  const targets = { gateway, bare };
+  // fast-gateway only where it does comparable work: one upstream request per 1-tool webhook.
+  const fast = hasFastGateway() ? await startFastGateway(group, { pin, backend: backend.origin, path: `/d0/${toolsWithDelay(0, 1)[0]}` }) : undefined;
+  const targets = { gateway, bare, fast };
+  const withFast = (s) => fast !== undefined && s.tools === 1 && s.delay === 0 && s.bodyBytes === 1024;
   log(`\ngateway started in ${fmt(gateway.startMs)} ms (spawn to /healthz 200); logs at info to ${opts['log-file'] ?? '/dev/null'}`);
   await wireCheck(secret, gateway, bare);
 
@@ -175,16 +179,18 @@ async function main() {
 
   for (const [index, s] of scenarios.entries()) {
     const tag = `[${index + 1}/${scenarios.length} ${s.id}]`;
-    if (warmup > 0) for (const name of ['gateway', 'bare']) await runOnce(targets[name], s, warmup);
-    const runs = { gateway: [], bare: [] };
+    const names = withFast(s) ? ['gateway', 'bare', 'fast'] : ['gateway', 'bare'];
+    if (warmup > 0) for (const name of names) await runOnce(targets[name], s, warmup);
+    const runs = { gateway: [], bare: [], fast: [] };
     for (let r = 0; r < rounds; r++) {
-      for (const name of r % 2 === 0 ? ['gateway', 'bare'] : ['bare', 'gateway']) {
+      // Interleaved, each starting a round in turn, so no one is always first after a warm-up.
+      for (const name of [...names.slice(r % names.length), ...names.slice(0, r % names.length)]) {
         const result = await runOnce(targets[name], s, duration);
         runs[name].push(result);
-        log(`${tag} round ${r + 1} ${name.padEnd(7)} ${fmt(result.rps).padStart(7)}/s  p50 ${fmt(result.latency.p50, 2)} ms  p99 ${fmt(result.latency.p99, 2)} ms  CPU ${fmt(result.cpuUsPerRequest)} µs/webhook (${fmt(result.targetBusy * 100)}% of a core)  peak RSS ${fmt(mb(result.peakRssKB))} MB  load side ${fmt(result.loadSideBusy * 100)}%  others ${fmt(result.foreignCores, 2)} cores${problems(result)}`);
+        log(`${tag} round ${r + 1} ${(name === 'fast' ? 'fast-gw' : name).padEnd(7)} ${fmt(result.rps).padStart(7)}/s  p50 ${fmt(result.latency.p50, 2)} ms  p99 ${fmt(result.latency.p99, 2)} ms  CPU ${fmt(result.cpuUsPerRequest)} µs/webhook (${fmt(result.targetBusy * 100)}% of a core)  peak RSS ${fmt(mb(result.peakRssKB))} MB  load side ${fmt(result.loadSideBusy * 100)}%  others ${fmt(result.foreignCores, 2)} cores${problems(result)}`);
       }
     }
-    results.scenarios.push({ ...s, gateway: summarise(runs.gateway), bare: summarise(runs.bare) });
+    results.scenarios.push({ ...s, gateway: summarise(runs.gateway), bare: summarise(runs.bare), ...(runs.fast.length > 0 ? { fast: summarise(runs.fast) } : {}) });
   }
 
   // --- Large table: 10,000 tools across 1,000 assistants against the 10-tool table. ---
@@ -214,6 +220,7 @@ async function main() {
   }
   await group.stop(gateway.child);
   await group.stop(bare.child);
+  if (fast) await group.stop(fast.child);
 
   // --- Durable acknowledgements: bench/durable-ack.mjs (its gateway, senders and sink share a process). ---
   if (!skip.has('durable')) {
@@ -405,7 +412,20 @@ function render(results, elapsedSeconds) {
       ok: d.error ? false : d.perSecond >= GOALS.durablePerSecond && !d.lost,
     });
   }
-  checks.push({ goal: 'Throughput ahead of fast-gateway', measured: 'not measured (fast-gateway is not installed)', ok: undefined });
+  const versusFast = results.scenarios.filter((s) => s.fast);
+  if (versusFast.length > 0) {
+    out.push('');
+    out.push('fast-gateway (bench/fast-gateway.mjs: proxies each webhook to the backend as is; no signature check, parsing or aggregation), same rounds, 1-tool webhooks:');
+    out.push('');
+    out.push('| Scenario | fast-gateway /s | Gateway /s | Gateway ÷ fast-gateway | fast-gateway ÷ bare | fast-gateway p99 ms | fast-gateway CPU µs |');
+    out.push('|---|--:|--:|--:|--:|--:|--:|');
+    for (const s of versusFast) {
+      out.push(`| ${label(s)} | ${fmt(s.fast.rps)} | ${fmt(s.gateway.rps)} | ${fmt(s.gateway.rps / s.fast.rps, 2)} | ${fmt(s.fast.rps / s.bare.rps, 2)} | ${fmt(s.fast.p99, 2)} | ${fmt(s.fast.cpuUs)} |`);
+      checks.push({ goal: `Throughput ahead of fast-gateway: ${label(s)}`, measured: `${fmt(s.gateway.rps / s.fast.rps, 2)}× (${fmt(s.gateway.rps)}/s vs ${fmt(s.fast.rps)}/s)`, ok: s.gateway.rps > s.fast.rps });
+    }
+  } else {
+    checks.push({ goal: 'Throughput ahead of fast-gateway', measured: hasFastGateway() ? 'not measured (no 1-tool, 0 ms, 1 KB scenario in this run)' : 'not measured (fast-gateway is not installed: npm ci installs it)', ok: undefined });
+  }
 
   out.push('');
   out.push('| Goal (issue 6) | Measured | Result |');

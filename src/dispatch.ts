@@ -41,6 +41,8 @@ export interface Inbound {
 
 export interface Dispatched {
   body: unknown;
+  /** `body` as JSON: what is sent, made once (the replay cache keeps the same text). */
+  json: string;
   ctx: CallContext;
   deadlineAt: number | undefined;
   /** Answered from the replay cache: nothing ran again. */
@@ -110,12 +112,13 @@ export function createDispatcher(deps: DispatchDeps) {
 
   async function answer(inbound: Inbound): Promise<Dispatched> {
     const retryAfterS = await inbound.overLimit?.();
-    if (retryAfterS === undefined) return answerWithin(inbound, false);
-    if (inbound.envelope.message.type !== 'tool-calls') throw new RateLimited(retryAfterS);
-    return { ...(await answerWithin(inbound, true)), rateLimited: true };
+    const rateLimited = retryAfterS !== undefined;
+    if (rateLimited && inbound.envelope.message.type !== 'tool-calls') throw new RateLimited(retryAfterS);
+    const answered = await answerWithin(inbound, rateLimited);
+    return { ...answered, json: JSON.stringify(answered.body), ...(rateLimited ? { rateLimited } : {}) };
   }
 
-  async function answerWithin(inbound: Inbound, rateLimited: boolean): Promise<Dispatched> {
+  async function answerWithin(inbound: Inbound, rateLimited: boolean): Promise<Omit<Dispatched, 'json'>> {
     const { envelope, raw, receivedAt } = inbound;
     const event = envelope.message.type;
     const { scope } = inbound;
@@ -157,12 +160,18 @@ export function createDispatcher(deps: DispatchDeps) {
     const claim = await replays.claim(key);
     if ('earlier' in claim) {
       // A repeat: tool calls and assistant-request get the first reply; events are not re-delivered.
-      const first = (await claim.earlier) as Dispatched;
-      return { ...first, deadlineAt: undefined, replayed: true };
+      const first = JSON.parse(await claim.earlier) as Pick<Dispatched, 'body' | 'ctx'>;
+      return { ...first, json: JSON.stringify(first.body), deadlineAt: undefined, replayed: true };
     }
     const reply = answer(inbound);
-    // Kept for as long as a copy can arrive: the reply and the call's ids only, not its trace span.
-    claim.first(reply.then(({ body, ctx, deadlineAt }) => ({ body, ctx: { callId: ctx.callId, logId: ctx.logId, assistant: ctx.assistant, event: ctx.event }, deadlineAt })));
+    // Kept for as long as a copy can arrive: the reply and the call's ids only, not its trace
+    // span. The reply's text goes in as made, not serialised again.
+    claim.first(
+      reply.then(({ json, ctx }) => {
+        const kept = { callId: ctx.callId, logId: ctx.logId, assistant: ctx.assistant, event: ctx.event };
+        return `{"ctx":${JSON.stringify(kept)},"body":${json}}`;
+      }),
+    );
     return reply;
   };
 }

@@ -3,7 +3,8 @@
 
 import type { KeyValueStore } from './state/memory-store.js';
 
-export type ReplayClaim = { earlier: Promise<unknown> } | { first: (reply: Promise<unknown>) => void };
+/** A repeat gets the first reply's JSON text; the first copy hands its reply's text over. */
+export type ReplayClaim = { earlier: Promise<string> } | { first: (reply: Promise<string>) => void };
 
 export interface ReplayCache {
   claim(key: string): Promise<ReplayClaim>;
@@ -18,18 +19,19 @@ export function replayKey(scope: string, signatureDigest: string): string {
 }
 
 /**
- * A reply is kept as its JSON text: tens of thousands of live object graphs (one per webhook for
- * ten minutes) made every garbage collection slower, and a string is one leaf object.
+ * A reply is kept as its JSON text, which the caller makes once (it is also what is sent): tens
+ * of thousands of live object graphs (one per webhook for ten minutes) made every garbage
+ * collection slower, and a string is one leaf object.
  */
 export function createReplayCache(store: KeyValueStore<{ reply: string }>, ttlMs: number, onStoreError: (err: Error) => void = () => undefined): ReplayCache {
-  const inFlight = new Map<string, Promise<unknown>>();
+  const inFlight = new Map<string, Promise<string>>();
   return {
     async claim(key) {
       const running = inFlight.get(key);
       if (running) return { earlier: running };
-      let settle!: (reply: unknown) => void;
+      let settle!: (reply: string) => void;
       let fail!: (err: unknown) => void;
-      const reply = new Promise<unknown>((resolve, reject) => {
+      const reply = new Promise<string>((resolve, reject) => {
         settle = resolve;
         fail = reject;
       });
@@ -42,16 +44,16 @@ export function createReplayCache(store: KeyValueStore<{ reply: string }>, ttlMs
       if (done) {
         inFlight.delete(key);
         // An entry another replica wrote before replies were kept as text is the reply itself.
-        settle(typeof done.reply === 'string' ? JSON.parse(done.reply) : done.reply);
+        settle(typeof done.reply === 'string' ? done.reply : JSON.stringify(done.reply));
         return { earlier: reply };
       }
       return {
         first(work) {
           work.then(
-            (value) => {
+            (text) => {
               inFlight.delete(key);
-              settle(value);
-              store.set(key, { reply: JSON.stringify(value) }, ttlMs).catch((err: unknown) => onStoreError(err as Error));
+              settle(text);
+              store.set(key, { reply: text }, ttlMs).catch((err: unknown) => onStoreError(err as Error));
             },
             (err: unknown) => {
               inFlight.delete(key);

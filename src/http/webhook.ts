@@ -160,7 +160,8 @@ export const webhookPlugin: FastifyPluginAsync<WebhookPluginOptions> = async (ap
         },
         'webhook answered',
       );
-      return result.body;
+      // Already JSON (made once for the reply and the replay cache): sent as is, not serialised again.
+      return reply.type('application/json; charset=utf-8').send(result.json);
     },
   });
 
