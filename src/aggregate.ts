@@ -120,14 +120,15 @@ export function createToolCallRunner(deps: ToolCallDeps) {
     }
 
     const upstreamHealth = health.healthOf(target.label);
-    const judged = new WeakMap<object, ReturnType<typeof normaliseToolReply>>();
+    // A reply is judged once (the breaker asks, then the result is read): the last one is kept.
+    let judgedResponse: object | undefined;
+    let judged: ReturnType<typeof normaliseToolReply> | undefined;
     const judge = (response: { status: number; contentType: string; body: Buffer }) => {
-      let reply = judged.get(response);
-      if (!reply) {
-        reply = normaliseToolReply(response.status, response.contentType, response.body, id);
-        judged.set(response, reply);
+      if (judgedResponse !== response || judged === undefined) {
+        judged = normaliseToolReply(response.status, response.contentType, response.body, id);
+        judgedResponse = response;
       }
-      return reply;
+      return judged;
     };
     const outcome = await runAttempts({
       request: built.request,

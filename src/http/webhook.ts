@@ -38,7 +38,7 @@ function header(request: FastifyRequest, name: string): string | undefined {
 type ScopeOf = (table: RouteTable, request: FastifyRequest) => Scope | undefined;
 
 /** What one request carries from hook to hook. */
-interface InFlight {
+export interface InFlight {
   /** The routes in force when it arrived, or (for an assistant a reload removed) an older version that has it. */
   version: RoutesVersion<Dispatch>;
   /** The endpoint's scope in that version. */
@@ -48,9 +48,18 @@ interface InFlight {
   event?: string;
 }
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the webhook endpoints' onRequest hook (src/http/webhook.ts). */
+    webhookInFlight: InFlight | null;
+  }
+}
+
 export const webhookPlugin: FastifyPluginAsync<WebhookPluginOptions> = async (app, opts) => {
   const { versions, now, metrics, tracer, rateLimit } = opts;
-  const inFlight = new WeakMap<FastifyRequest, InFlight>();
+  // A property every request is built with (fastify keeps request objects one shape): a WeakMap
+  // entry per request cost a hash insert and ephemeron work in every garbage collection.
+  app.decorateRequest('webhookInFlight', null);
 
   // Every body arrives as raw bytes, whatever its content type, so the signature is checked over
   // exactly what was sent and a wrong content type still gets the order of checks above.
@@ -58,7 +67,7 @@ export const webhookPlugin: FastifyPluginAsync<WebhookPluginOptions> = async (ap
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
   app.addHook('onResponse', (request, reply, done) => {
-    metrics.webhook(inFlight.get(request)?.event ?? header(request, 'x-webhook-event') ?? 'other', reply.statusCode);
+    metrics.webhook(request.webhookInFlight?.event ?? header(request, 'x-webhook-event') ?? 'other', reply.statusCode);
     done();
   });
 
@@ -71,14 +80,14 @@ export const webhookPlugin: FastifyPluginAsync<WebhookPluginOptions> = async (ap
       const current = versions.current();
       const scope = scopeOf(current.table, request);
       if (scope) {
-        inFlight.set(request, { version: current, scope, removed: false });
+        request.webhookInFlight = { version: current, scope, removed: false };
         return done();
       }
       // A reload may have removed the assistant while calls of it are still in progress.
       for (const version of versions.inUse()) {
         const older = scopeOf(version.table, request);
         if (older) {
-          inFlight.set(request, { version, scope: older, removed: true });
+          request.webhookInFlight = { version, scope: older, removed: true };
           return done();
         }
       }
@@ -87,7 +96,7 @@ export const webhookPlugin: FastifyPluginAsync<WebhookPluginOptions> = async (ap
     handler: async (request: FastifyRequest, reply: FastifyReply) => {
       // The deadline counts from when the request arrived, not from when its body was read.
       const receivedAt = now() - reply.elapsedTime;
-      const state = inFlight.get(request)!;
+      const state = request.webhookInFlight!;
       const { version: started, scope: endpointScope } = state;
       const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
       const contentType = header(request, 'content-type');
