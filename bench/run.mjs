@@ -4,9 +4,9 @@
 // the large-table check and the durable-ack check. Prints one table of results with the ratios
 // and PASS/FAIL against the goals of issue 6, and writes it to bench/results.md.
 //
-//   npm run bench                 full run, about 8 minutes on a quiet 2-core machine
+//   npm run bench                 full run, about 9 minutes on a quiet 2-core machine
 //   npm run bench -- --quick      smoke run, about 1 minute (1 round, short runs)
-//   options: --rounds N --duration S --warmup S --only ID[,ID] --skip memory,large,durable
+//   options: --rounds N --duration S --warmup S --settle S --only ID[,ID] --skip memory,large,durable
 //            --no-pin --log-file FILE (gateway logs; default /dev/null) --out FILE --keep-tmp
 //   BENCH_LOG_LEVEL=warn npm run bench …   the gateway with info logging off (to see what logging costs)
 //
@@ -30,6 +30,7 @@ const { values: opts } = parseArgs({
     rounds: { type: 'string' },
     duration: { type: 'string' },
     warmup: { type: 'string' },
+    settle: { type: 'string' },
     only: { type: 'string' },
     skip: { type: 'string', default: '' },
     'no-pin': { type: 'boolean', default: false },
@@ -42,6 +43,10 @@ const quick = opts.quick;
 const rounds = Math.max(1, Math.min(9, Number(opts.rounds ?? (quick ? 1 : 3))));
 const duration = Math.max(0.5, Math.min(30, Number(opts.duration ?? (quick ? 1.5 : 5))));
 const warmup = Math.max(0, Math.min(10, Number(opts.warmup ?? (quick ? 0.5 : 2))));
+// Load each process takes before any scenario is measured: a gateway's hot path is larger than
+// the bare forwarder's and keeps getting cheaper for about 10 s of load (JIT tiers, the young
+// generation's size, caches filling), so a short warm-up measured it still settling.
+const settle = Math.max(0, Math.min(60, Number(opts.settle ?? (quick ? 2 : 15))));
 const skip = new Set(opts.skip.split(',').filter(Boolean));
 const pin = !opts['no-pin'] && hasTaskset() && cpus().length >= 2;
 
@@ -177,6 +182,10 @@ async function main() {
       backendPid: backend.child.pid,
     });
 
+  if (settle > 0 && scenarios.length > 0) {
+    log(`settling: ${settle} s of 1-tool load on each process before measuring`);
+    for (const name of Object.keys(targets)) if (targets[name]) await runOnce(targets[name], { tools: 1, delay: 0, connections: 10, bodyBytes: 1024 }, settle);
+  }
   for (const [index, s] of scenarios.entries()) {
     const tag = `[${index + 1}/${scenarios.length} ${s.id}]`;
     const names = withFast(s) ? ['gateway', 'bare', 'fast'] : ['gateway', 'bare'];
@@ -202,6 +211,8 @@ async function main() {
     const s = { tools: 1, delay: 0, connections: 10, bodyBytes: 1024 };
     const assistants = Array.from({ length: 1000 }, (_, i) => `a${i}`);
     const runLarge = (seconds) => runOnce(large, s, seconds, { webhook: { assistants } });
+    // A fresh process: it settles as long as the 10-tool gateway did before it is compared.
+    if (settle > 0) await runLarge(settle);
     if (warmup > 0) {
       await runOnce(gateway, s, warmup);
       await runLarge(warmup);
@@ -345,7 +356,7 @@ function render(results, elapsedSeconds) {
   out.push(`### Benchmark: gateway vs bare forwarder (${quick ? 'quick run' : 'full run'}${partial})`);
   out.push('');
   out.push(`${env.date}; ${env.cpu}; Node ${env.node}; commit ${env.commit}. ${pin ? 'Pinned with taskset: gateway / bare forwarder on CPU 0, backend + load generator (autocannon) on CPU 1.' : 'Not pinned: everything shares the cores.'} ` +
-    `Median of ${rounds} interleaved round(s) of ${duration} s each after a ${warmup} s warm-up; every request is a uniquely signed tool-calls webhook; gateway with production defaults (logging at info, metrics, breakers, ledger, replay cache, durable outbox). CPU is the process's utime+stime per answered webhook; RSS the peak during the runs. Total time ${fmt(elapsedSeconds)} s.`);
+    `Each process first took ${settle} s of load; then the median of ${rounds} interleaved round(s) of ${duration} s each after a ${warmup} s warm-up per scenario; every request is a uniquely signed tool-calls webhook; gateway with production defaults (logging at info, metrics, breakers, ledger, replay cache, durable outbox). CPU is the process's utime+stime per answered webhook; RSS the peak during the runs. Total time ${fmt(elapsedSeconds)} s.`);
   out.push('');
   out.push('| Scenario | Bare /s | Gateway /s | Ratio | Bare p50 ms | GW p50 ms | Δp50 ms | Bare p99 ms | GW p99 ms | p99 ratio | Bare CPU µs | GW CPU µs | Bare RSS MB | GW RSS MB | Goals |');
   out.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|');

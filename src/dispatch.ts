@@ -111,7 +111,8 @@ export function createDispatcher(deps: DispatchDeps) {
   }
 
   async function answer(inbound: Inbound): Promise<Dispatched> {
-    const retryAfterS = await inbound.overLimit?.();
+    // Awaited only when there is a limit to ask: an await costs a turn of the microtask queue.
+    const retryAfterS = inbound.overLimit ? await inbound.overLimit() : undefined;
     const rateLimited = retryAfterS !== undefined;
     if (rateLimited && inbound.envelope.message.type !== 'tool-calls') throw new RateLimited(retryAfterS);
     const answered = await answerWithin(inbound, rateLimited);
