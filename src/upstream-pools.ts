@@ -1,7 +1,23 @@
 // One keep-alive undici Pool per upstream origin, made up front from the route table so the hot
 // path never builds one; after a reload, pools no route uses any more close once they drain.
 
-import { Pool, type Dispatcher } from 'undici';
+import { createRequire } from 'node:module';
+import type { Dispatcher, Pool as UndiciPool } from 'undici';
+
+/**
+ * undici's index also loads fetch, WebSocket, EventSource, its caches and mocks: about 100 ms of a
+ * ~1 s start on a small VM, and their memory for as long as the process runs. Only Pool is used,
+ * so only Pool's module is loaded (the same module the index exports); should a later undici move
+ * it, the index is loaded instead.
+ */
+function loadPool(): typeof UndiciPool {
+  const require = createRequire(import.meta.url);
+  try {
+    return (require('undici/lib/dispatcher/pool.js') as typeof UndiciPool | undefined) ?? (require('undici') as typeof import('undici')).Pool;
+  } catch {
+    return (require('undici') as typeof import('undici')).Pool;
+  }
+}
 
 export interface UpstreamPools {
   dispatcherFor(origin: string): Dispatcher;
@@ -10,8 +26,9 @@ export interface UpstreamPools {
   close(): Promise<void>;
 }
 
-export function createUpstreamPools(origins: Iterable<string>, options: Pool.Options = {}): UpstreamPools {
-  const pools = new Map<string, Pool>();
+export function createUpstreamPools(origins: Iterable<string>, options: UndiciPool.Options = {}): UpstreamPools {
+  const Pool = loadPool();
+  const pools = new Map<string, UndiciPool>();
   const make = (origin: string) => {
     const pool = new Pool(origin, { keepAliveTimeout: 10_000, ...options });
     pools.set(origin, pool);
