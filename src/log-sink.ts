@@ -31,8 +31,9 @@ export interface LogSink {
 }
 
 const RETRY_MS = 10;
-// A synchronous flush gives a full pipe this long before it gives up (the process is exiting).
-const SYNC_RETRY_LIMIT_MS = 1000;
+// A synchronous flush (the process is exiting) gives a full pipe this long in all, then gives up.
+const SYNC_FLUSH_LIMIT_MS = 1000;
+const SYNC_RETRY_SLEEP_MS = 1;
 // The most UTF-8 bytes one UTF-16 code unit can take.
 const MAX_BYTES_PER_CHAR = 3;
 
@@ -48,6 +49,13 @@ interface Chunk {
   used: number;
   /** Bytes already written out (only the chunk in flight has any). */
   written: number;
+}
+
+/** A flush(done) caller: called back once every byte logged before it has been written. */
+interface Waiter {
+  upTo: number;
+  done: (err?: Error) => void;
+  error?: Error;
 }
 
 /**
@@ -66,43 +74,41 @@ export function createLogSink(options: LogSinkOptions = {}): LogSink {
 
   /** Filled in order; the first one may be in flight. */
   let chunks: Chunk[] = [];
-  let bufferedBytes = 0;
+  /** Memory the chunks hold (their full size, not what is filled): what the cap limits. */
+  let heldBytes = 0;
   let inFlight: Chunk | undefined;
+  /** True from an fs.write call until its callback: the kernel may be writing those bytes now. */
+  let writing = false;
   let timer: NodeJS.Timeout | undefined;
-  let waiters: Array<(err?: Error) => void> = [];
+  /** Bytes taken since start, and bytes written (or given up on) since start. */
+  let queuedTotal = 0;
+  let doneTotal = 0;
+  let waiters: Waiter[] = [];
   const dropped = { lines: 0, batches: 0 };
   let reportedError = false;
   let reportedFull = false;
 
   // The log itself cannot carry these; stderr is the one place left to say them (once each).
-  const report = (err: NodeJS.ErrnoException) => {
+  const lost = (chunk: Chunk, err: NodeJS.ErrnoException) => {
     dropped.batches++;
+    for (const waiter of waiters) waiter.error ??= err;
+    chunk.written = chunk.used;
     if (reportedError) return;
     reportedError = true;
     process.stderr.write(`hms-tool-router: writing logs to fd ${fd} failed (${err.code ?? err.message}); lines are being lost\n`);
   };
-  const reportFull = () => {
+  const full = () => {
     dropped.lines++;
     if (reportedFull) return;
     reportedFull = true;
     process.stderr.write(`hms-tool-router: ${maxBufferedBytes} bytes of log lines are waiting for fd ${fd} to take them; new lines are being dropped\n`);
   };
 
-  /** The chunk being filled, with room for `bytes` more. */
-  function room(bytes: number): Chunk {
-    const last = chunks[chunks.length - 1];
-    if (last !== undefined && last !== inFlight && last.data.length - last.used >= bytes) return last;
-    // Twice the batch: a chunk then usually reaches the batch size before a line fails to fit.
-    const chunk = { data: Buffer.allocUnsafeSlow(Math.max(2 * batchBytes, bytes)), used: 0, written: 0 };
-    chunks.push(chunk);
-    return chunk;
-  }
-
   /** A full chunk waits: the first one has reached the batch size, or a later one was opened. */
   const batchIsDue = () => chunks.length > 1 || (chunks[0] !== undefined && chunks[0].used >= batchBytes);
 
   function arm() {
-    if (timer === undefined && inFlight === undefined && bufferedBytes > 0) {
+    if (timer === undefined && inFlight === undefined && chunks.length > 0) {
       timer = setTimeout(startBatch, flushMs);
       timer.unref();
     }
@@ -115,92 +121,112 @@ export function createLogSink(options: LogSinkOptions = {}): LogSink {
     }
     if (inFlight !== undefined) return;
     const next = chunks[0];
-    if (next === undefined || next.used === 0) return settle();
+    if (next === undefined) return settle();
     inFlight = next;
-    writeRest();
+    writeRest(next);
   }
 
-  function writeRest() {
-    const chunk = inFlight!;
+  function writeRest(chunk: Chunk) {
+    // A retry that flushSync overtook: that chunk is gone, and any new one has its own write.
+    if (inFlight !== chunk) return;
+    writing = true;
     writeAsync(fd, chunk.data, chunk.written, chunk.used - chunk.written, null, (err, written) => {
-      if (inFlight !== chunk) return; // flushSync wrote it meanwhile
+      writing = false;
+      if (inFlight !== chunk) return; // flushSync took over meanwhile
       if (err) {
         // A non-blocking pipe that is full: try again shortly, keeping the order of lines.
         if (err.code === 'EAGAIN') {
-          setTimeout(writeRest, RETRY_MS).unref();
+          setTimeout(() => writeRest(chunk), RETRY_MS).unref();
           return;
         }
-        report(err);
-        chunk.written = chunk.used;
+        lost(chunk, err);
       } else {
         chunk.written += written;
       }
-      if (chunk.written < chunk.used) return writeRest();
+      if (chunk.written < chunk.used) return writeRest(chunk);
       finished(chunk);
-      if (waiters.length > 0 || batchIsDue()) startBatch();
+      settle();
+      // A flush waiting for bytes not written yet goes on at once; otherwise batch as usual.
+      if (batchIsDue() || waiters.length > 0) startBatch();
       else arm();
     });
   }
 
   function finished(chunk: Chunk) {
-    inFlight = undefined;
-    chunks.shift();
-    bufferedBytes -= chunk.used;
+    if (inFlight === chunk) inFlight = undefined;
+    chunks.splice(chunks.indexOf(chunk), 1);
+    heldBytes -= chunk.data.length;
+    doneTotal += chunk.used;
   }
 
   function settle() {
-    const done = waiters;
-    waiters = [];
-    for (const waiter of done) waiter();
+    if (waiters.length === 0) return;
+    const ready = waiters.filter((w) => w.upTo <= doneTotal);
+    if (ready.length === 0) return;
+    waiters = waiters.filter((w) => w.upTo > doneTotal);
+    for (const waiter of ready) waiter.done(waiter.error);
   }
 
-  function writeAllSync(chunk: Chunk) {
-    const giveUpAt = Date.now() + SYNC_RETRY_LIMIT_MS;
-    while (chunk.written < chunk.used) {
-      try {
-        chunk.written += writeNow(fd, chunk.data, chunk.written, chunk.used - chunk.written);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EAGAIN' && Date.now() < giveUpAt) continue;
-        report(err as NodeJS.ErrnoException);
-        return;
-      }
-    }
-  }
+  /** Atomics.wait: a short sleep that lets a full pipe drain without spinning the CPU. */
+  const nap = (() => {
+    const cell = new Int32Array(new SharedArrayBuffer(4));
+    return (ms: number) => void Atomics.wait(cell, 0, 0, ms);
+  })();
 
   const sink: LogSink = {
     dropped,
     write(line) {
+      if (line.length === 0) return true;
       const most = line.length * MAX_BYTES_PER_CHAR;
-      if (bufferedBytes + most > maxBufferedBytes && bufferedBytes + Buffer.byteLength(line) > maxBufferedBytes) {
-        reportFull();
-        return false;
+      let chunk = chunks[chunks.length - 1];
+      if (chunk === undefined || chunk === inFlight || chunk.data.length - chunk.used < most) {
+        // Twice the batch: a chunk then usually reaches the batch size before a line fails to fit.
+        const size = Math.max(2 * batchBytes, most);
+        if (heldBytes + size > maxBufferedBytes) {
+          full();
+          return false;
+        }
+        chunk = { data: Buffer.allocUnsafeSlow(size), used: 0, written: 0 };
+        chunks.push(chunk);
+        heldBytes += size;
       }
-      const chunk = room(most);
       const bytes = (chunk.data as EncodingBuffer).utf8Write(line, chunk.used);
       chunk.used += bytes;
-      bufferedBytes += bytes;
+      queuedTotal += bytes;
       if (inFlight === undefined && batchIsDue()) startBatch();
       else arm();
       return true;
     },
     flush(done) {
-      // Queued even without a callback: it is what makes a batch in flight be followed at once.
-      waiters.push(done ?? (() => undefined));
+      waiters.push({ upTo: queuedTotal, done: done ?? (() => undefined) });
       if (inFlight === undefined) startBatch();
+      else settle();
     },
     flushSync() {
       if (timer !== undefined) {
         clearTimeout(timer);
         timer = undefined;
       }
-      // The chunk in flight is written again from where it stood: a line printed twice at exit is
-      // better than one lost.
-      const all = chunks;
-      chunks = [];
-      inFlight = undefined;
-      bufferedBytes = 0;
-      for (const chunk of all) writeAllSync(chunk);
+      // A chunk whose fs.write is still running is left to it: writing it again here printed
+      // its lines twice (and, on a pipe, could split a line). One between writes (waiting to
+      // retry after EAGAIN) is finished here, from where it stood.
+      const pending = chunks.filter((chunk) => !(chunk === inFlight && writing));
+      const giveUpAt = Date.now() + SYNC_FLUSH_LIMIT_MS;
+      for (const chunk of pending) {
+        if (chunk === inFlight) inFlight = undefined;
+        while (chunk.written < chunk.used) {
+          try {
+            chunk.written += writeNow(fd, chunk.data, chunk.written, chunk.used - chunk.written);
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code === 'EAGAIN' && Date.now() < giveUpAt) {
+              nap(SYNC_RETRY_SLEEP_MS);
+              continue;
+            }
+            lost(chunk, err as NodeJS.ErrnoException);
+          }
+        }
+        finished(chunk);
+      }
       settle();
     },
   };

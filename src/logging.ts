@@ -172,5 +172,10 @@ function prettyStream(destination: DestinationStream, colorize: boolean): Destin
   // Loaded only for a terminal: a server writing JSON never pays its memory or start-up time.
   const { prettyFactory } = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
   const prettify = prettyFactory({ colorize, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
-  return { write: (line: string) => destination.write(prettify(line)) };
+  const flushable = destination as DestinationStream & { flush?: (done: (err?: Error) => void) => void };
+  return {
+    write: (line: string) => destination.write(prettify(line)),
+    // pino's logger.flush(done) reaches the sink through this.
+    flush: (done: (err?: Error) => void) => (flushable.flush ? flushable.flush(done) : done()),
+  } as DestinationStream;
 }

@@ -54,6 +54,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 
 /** Longest a shutdown may take: every request has a deadline under 10 s and deliveries their timeout. */
 const SHUTDOWN_LIMIT_MS = 30_000;
+/** How long an exit waits for log lines still being written (the exit hook writes the rest). */
+const LOG_FLUSH_LIMIT_MS = 1000;
 
 /**
  * SIGHUP reloads the routes. The first SIGTERM/SIGINT closes the server; a second one, or a
@@ -74,14 +76,22 @@ export function handleSignals(server: RunningServer, exit: (code: number) => voi
       logger.error({ limit_ms: SHUTDOWN_LIMIT_MS }, 'shutdown is taking too long: exiting');
       exit(1);
     }, SHUTDOWN_LIMIT_MS).unref();
+    // Log lines still being written go out first; a stuck log reader holds the exit a second at most.
+    const exitAfterLogs = (code: number) => {
+      const limit = setTimeout(() => exit(code), LOG_FLUSH_LIMIT_MS);
+      logger.flush(() => {
+        clearTimeout(limit);
+        exit(code);
+      });
+    };
     server.app.close().then(
       () => {
         logger.info('stopped');
-        exit(0);
+        exitAfterLogs(0);
       },
       (err: unknown) => {
         logger.error({ err }, 'shutdown failed');
-        exit(1);
+        exitAfterLogs(1);
       },
     );
   };

@@ -7,16 +7,19 @@ import type { Dispatcher, Pool as UndiciPool } from 'undici';
 /**
  * undici's index also loads fetch, WebSocket, EventSource, its caches and mocks: about 100 ms of a
  * ~1 s start on a small VM, and their memory for as long as the process runs. Only Pool is used,
- * so only Pool's module is loaded (the same module the index exports); should a later undici move
- * it, the index is loaded instead.
+ * so only Pool's module is loaded (the same class the index exports). The index is also what adds
+ * request() and stream() to dispatchers: the gateway calls only dispatch() (forward.ts). Should a
+ * later undici move the module, the index is loaded instead.
  */
 function loadPool(): typeof UndiciPool {
   const require = createRequire(import.meta.url);
   try {
-    return (require('undici/lib/dispatcher/pool.js') as typeof UndiciPool | undefined) ?? (require('undici') as typeof import('undici')).Pool;
+    const Pool: unknown = require('undici/lib/dispatcher/pool.js');
+    if (typeof Pool === 'function') return Pool as typeof UndiciPool;
   } catch {
-    return (require('undici') as typeof import('undici')).Pool;
+    // moved or renamed: the index below
   }
+  return (require('undici') as typeof import('undici')).Pool;
 }
 
 export interface UpstreamPools {

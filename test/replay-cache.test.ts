@@ -2,6 +2,8 @@
 // reply from cache for tool calls and assistant-request, and is not re-delivered for events.
 
 import t from 'tap';
+import { createReplayCache } from '../src/replay-cache.js';
+import { createMemoryStore } from '../src/state/memory-store.js';
 import { json, sleep, startBackend } from './helpers/backend.js';
 import { envelope, eventually, send, startGateway, toolCalls } from './helpers/gateway.js';
 
@@ -22,6 +24,9 @@ t.test('a repeated tool-calls webhook gets the same reply without reaching the b
   const c = await send(`${gateway.url}/webhook`, body, { timestamp });
   const expected = { results: [{ tool_call_id: 'tc_1', result: 'answer 1' }] };
   t.strictSame([a.body, b.body, c.body], [expected, expected, expected]);
+  t.equal(b.text, a.text, 'the joined copy gets the same bytes');
+  t.equal(c.text, a.text, 'the cached copy gets the same bytes');
+  t.equal(c.headers['content-type'], 'application/json; charset=utf-8');
   t.equal(backend.requests.length, 1);
   t.strictSame(gateway.logs.filter((l) => l.msg === 'webhook answered').map((l) => l.outcome).sort(), ['ok', 'replayed', 'replayed']);
   // A new timestamp is a new request (the platform sending the same call again, signed anew).
@@ -60,4 +65,13 @@ t.test('a copy is still recognised for as long as its timestamp is accepted', as
   const again = await send(`${gateway.url}/webhook`, body, { timestamp });
   t.strictSame([again.status, again.body], [200, { results: [{ tool_call_id: 'tc_1', result: 'once' }] }]);
   t.equal(backend.requests.length, 1);
+});
+
+t.test('an entry an older version wrote (the reply as an object, not text) is still answered from', async (t) => {
+  const store = createMemoryStore<{ reply: string }>();
+  const old = { body: { results: [{ tool_call_id: 'tc_1', result: 'kept' }] }, ctx: { callId: 'c1', event: 'tool-calls' }, deadlineAt: 1 };
+  await store.set('k', { reply: old as unknown as string }, 60_000);
+  const claim = await createReplayCache(store, 60_000).claim('k');
+  t.ok('earlier' in claim);
+  if ('earlier' in claim) t.strictSame(JSON.parse(await claim.earlier), old);
 });
