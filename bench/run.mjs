@@ -259,6 +259,7 @@ function problems(result) {
 function summarise(runs) {
   return {
     rps: median(runs.map((r) => r.rps)),
+    rounds: runs.map((r) => r.rps),
     p50: median(runs.map((r) => r.latency.p50)),
     p99: median(runs.map((r) => r.latency.p99)),
     cpuUs: median(runs.map((r) => r.cpuUsPerRequest)),
@@ -357,7 +358,7 @@ function render(results, elapsedSeconds) {
   out.push(`### Benchmark: gateway vs bare forwarder (${quick ? 'quick run' : 'full run'}${partial})`);
   out.push('');
   out.push(`${env.date}; ${env.cpu}; Node ${env.node}; commit ${env.commit}. ${pin ? 'Pinned with taskset: gateway / bare forwarder on CPU 0, backend + load generator (autocannon) on CPU 1.' : 'Not pinned: everything shares the cores.'} ` +
-    `Each process first took ${settle} s of load; then the median of ${rounds} interleaved round(s) of ${duration} s each after a ${warmup} s warm-up per scenario; every request is a uniquely signed tool-calls webhook; gateway with production defaults (logging at info, metrics, breakers, ledger, replay cache, durable outbox). CPU is the process's utime+stime per answered webhook; RSS the peak during the runs. Total time ${fmt(elapsedSeconds)} s.`);
+    `Each process first took ${settle} s of load; then the median of ${rounds} interleaved round(s) of ${duration} s each after a ${warmup} s warm-up per scenario (in brackets after the ratio: the lowest and highest ratio of one round's pair); every request is a uniquely signed tool-calls webhook; gateway with production defaults (logging at info, metrics, breakers, ledger, replay cache, durable outbox). CPU is the process's utime+stime per answered webhook; RSS the peak during the runs. Total time ${fmt(elapsedSeconds)} s.`);
   out.push('');
   out.push('| Scenario | Bare /s | Gateway /s | Ratio | Bare p50 ms | GW p50 ms | Δp50 ms | Bare p99 ms | GW p99 ms | p99 ratio | Bare CPU µs | GW CPU µs | Bare RSS MB | GW RSS MB | Goals |');
   out.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|');
@@ -377,7 +378,10 @@ function render(results, elapsedSeconds) {
       goals.push('load-bound†');
       saturated = true;
     }
-    out.push(`| ${label(s)} | ${fmt(b.rps)} | ${fmt(g.rps)} | ${fmt(ratio, 2)} | ${fmt(b.p50, 2)} | ${fmt(g.p50, 2)} | ${dP50 >= 0 ? '+' : ''}${fmt(dP50, 2)} | ${fmt(b.p99, 2)} | ${fmt(g.p99, 2)} | ${fmt(p99Ratio, 2)} | ${fmt(b.cpuUs)} | ${fmt(g.cpuUs)} | ${fmt(mb(b.peakRssKB))} | ${fmt(mb(g.peakRssKB))} | ${goals.join(', ')} |`);
+    // The ratio of each round's pair (run back to back): how far one round can be from another.
+    const pairs = g.rounds.map((rps, i) => rps / b.rounds[i]);
+    const spread = pairs.length > 1 ? ` (${fmt(Math.min(...pairs), 2)}–${fmt(Math.max(...pairs), 2)})` : '';
+    out.push(`| ${label(s)} | ${fmt(b.rps)} | ${fmt(g.rps)} | ${fmt(ratio, 2)}${spread} | ${fmt(b.p50, 2)} | ${fmt(g.p50, 2)} | ${dP50 >= 0 ? '+' : ''}${fmt(dP50, 2)} | ${fmt(b.p99, 2)} | ${fmt(g.p99, 2)} | ${fmt(p99Ratio, 2)} | ${fmt(b.cpuUs)} | ${fmt(g.cpuUs)} | ${fmt(mb(b.peakRssKB))} | ${fmt(mb(g.peakRssKB))} | ${goals.join(', ')} |`);
     checks.push({ goal: `Throughput ≥ ${GOALS.throughputRatio}× bare: ${label(s)}`, measured: `${fmt(ratio, 2)}×`, ok: ratio >= GOALS.throughputRatio });
     if (s.connections === 10) checks.push({ goal: `p50 within ${GOALS.p50DeltaMs} ms of bare: ${label(s)}`, measured: `${dP50 >= 0 ? '+' : ''}${fmt(dP50, 2)} ms`, ok: dP50 <= GOALS.p50DeltaMs });
     if (s.connections === 100) checks.push({ goal: `p99 ≤ ${GOALS.p99Ratio}× bare: ${label(s)}`, measured: `${fmt(p99Ratio, 2)}×`, ok: p99Ratio <= GOALS.p99Ratio });
