@@ -58,6 +58,13 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A reader that stops early (`check | head`) closes the pipe: what is left of the output has
+// nowhere to go, which is not the command's failure. It finishes and exits with its own code.
+const endOfPipe = new Set(['EPIPE', 'ERR_STREAM_DESTROYED']);
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === undefined || !endOfPipe.has(err.code)) throw err;
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     // serve keeps running until a signal; every other command exits with its code.

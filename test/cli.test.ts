@@ -2,7 +2,9 @@
 // exit codes), serve (bad config, listening on 127.0.0.1 port 0, /healthz, SIGTERM; flags over env
 // over defaults; requests in flight finish on SIGINT/SIGTERM, a second signal exits 1), --version.
 import t, { type Test } from 'tap';
-import { cleanEnv, exitWithin, logRecords, requireBuiltCli, ROOT, RUN_LIMIT_MS, runCli, startCli, waitForLog } from './helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { CLI, cleanEnv, exitWithin, logRecords, requireBuiltCli, ROOT, RUN_LIMIT_MS, runCli, startCli, waitForLog } from './helpers/cli.js';
+import { largeRoutesYaml } from './helpers/large-routes.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -103,6 +105,23 @@ t.test('check: a small config prints OK, the route table, and its warning on std
       '',
     ].join('\n'),
   );
+});
+
+t.test('check: a reader that stops early (| head) ends the output quietly, with the command exit code', async (t) => {
+  // 10,000 routes: far more output than a pipe holds, so the CLI is still writing when it closes.
+  const file = join(t.testdir({ 'routes.yaml': largeRoutesYaml({ assistants: 1000 }).text }), 'routes.yaml');
+  const child = spawn(process.execPath, [CLI, 'check', file], { cwd: ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => child.kill('SIGKILL'));
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const first = await new Promise<string>((resolve) => child.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString())));
+  child.stdout.destroy();
+  const started = performance.now();
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode)));
+  t.ok(performance.now() - started < RUN_LIMIT_MS);
+  t.match(first, `${file}: OK`);
+  t.equal(code, 0);
+  t.notMatch(stderr, /EPIPE|Error/);
 });
 
 t.test('check: a config without routes says so', async (t) => {
