@@ -151,6 +151,9 @@ export const webhookPlugin: FastifyPluginAsync<WebhookPluginOptions> = async (ap
       }
       const finishedAt = now();
       const headroomMs = result.deadlineAt !== undefined ? result.deadlineAt - finishedAt : undefined;
+      // Already JSON (made once for the reply and the replay cache): sent as is, not serialised
+      // again, and before the bookkeeping below, which the platform need not wait for.
+      void reply.type('application/json; charset=utf-8').send(result.json);
       if (headroomMs !== undefined) metrics.headroom(event, headroomMs);
       span.setAttributes({ 'hms.call_id': result.ctx.logId, 'hms.routes_version': version.number });
       span.end({ status: 200 });
@@ -169,8 +172,7 @@ export const webhookPlugin: FastifyPluginAsync<WebhookPluginOptions> = async (ap
         },
         'webhook answered',
       );
-      // Already JSON (made once for the reply and the replay cache): sent as is, not serialised again.
-      return reply.type('application/json; charset=utf-8').send(result.json);
+      return reply;
     },
   });
 
