@@ -22,9 +22,9 @@ export interface LogSinkOptions {
 export interface LogSink {
   /** pino's destination interface. False when the line was dropped (the buffer is full). */
   write(line: string): boolean;
-  /** Writes what is buffered now; `done` runs once it is all written. */
+  /** Writes what is buffered now; `done` runs once every line logged before the call is written (with the error if a batch of them was lost). */
   flush(done?: (err?: Error) => void): void;
-  /** Writes everything buffered and in flight before returning (exit, fatal errors). */
+  /** Writes everything buffered before returning (exit, fatal errors); a batch whose write is already running is left to it. */
   flushSync(): void;
   /** Lines dropped because the buffer was full, and batches lost to write errors, so far. */
   readonly dropped: { lines: number; batches: number };
