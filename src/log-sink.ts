@@ -1,6 +1,6 @@
 // Where the gateway's log lines go: a file descriptor (stdout), written asynchronously in large
-// batches, so that a line costs an append to an array and a log reader that stalls never holds
-// up a call. What is still buffered is written synchronously when the process exits.
+// batches, so that a line costs a copy into a buffer and a log reader that stalls never holds up
+// a call. What is still buffered is written synchronously when the process exits.
 
 import { write as fsWrite, writeSync as fsWriteSync } from 'node:fs';
 import { register } from 'on-exit-leak-free';
