@@ -114,11 +114,15 @@ export function createLogSink(options: LogSinkOptions = {}): LogSink {
     }
   }
 
-  function startBatch() {
+  function disarm() {
     if (timer !== undefined) {
       clearTimeout(timer);
       timer = undefined;
     }
+  }
+
+  function startBatch() {
+    disarm();
     if (inFlight !== undefined) return;
     const next = chunks[0];
     if (next === undefined) return settle();
@@ -198,15 +202,12 @@ export function createLogSink(options: LogSinkOptions = {}): LogSink {
       return true;
     },
     flush(done) {
+      // With a batch in flight the waiter is settled when it lands (writeRest goes on from there).
       waiters.push({ upTo: queuedTotal, done: done ?? (() => undefined) });
       if (inFlight === undefined) startBatch();
-      else settle();
     },
     flushSync() {
-      if (timer !== undefined) {
-        clearTimeout(timer);
-        timer = undefined;
-      }
+      disarm();
       // A chunk whose fs.write is still running is left to it: writing it again here printed
       // its lines twice (and, on a pipe, could split a line). One between writes (waiting to
       // retry after EAGAIN) is finished here, from where it stood.
