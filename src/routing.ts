@@ -2,7 +2,7 @@
 // or account) a webhook belongs to, and which target answers a tool call or an event. A scope's
 // tools are compiled when first looked up, so 10,000 tools cost no time at start or reload.
 
-import { createArgumentChecker, type ArgumentCheck } from './arguments.js';
+import { createArgumentChecker } from './arguments.js';
 import { normalizePhoneNumber, type AssistantRequestTarget, type Config, type EventTarget, type Events, type ToolTarget } from './config/schema.js';
 import { fallbackSet } from './fallbacks.js';
 import { createTargetCompiler, type CompiledTarget } from './target.js';
@@ -53,17 +53,25 @@ export function buildRouteTable(config: Config): RouteTable {
   const origins = new Set<string>();
   const targets = new Map<string, CompiledTarget>();
   const targetCompiler = createTargetCompiler(config.upstreams);
-  // ajv is made (and loaded) for the first tool with parameters: most tables have none.
-  let checker: ((schema: Record<string, unknown>) => ArgumentCheck) | undefined;
-  const compilePolicy = createToolPolicyCompiler(fallbackSet(config.defaults.fallback), (schema) => (checker ??= createArgumentChecker())(schema));
-  const compile = (spec: ToolTarget | EventTarget | AssistantRequestTarget, defaults: { path: string; body: 'arguments' | 'message' }) => {
+  // ajv loads with the first schema it compiles (arguments.ts): most tables have none.
+  const compilePolicy = createToolPolicyCompiler(fallbackSet(config.defaults.fallback), createArgumentChecker());
+  /**
+   * Where two targets share an id, `targets` keeps the one later in the file's order (the
+   * account, then each assistant, a scope's events before its tools, the fallback last), whichever
+   * was compiled first: tools compile on first use, events at once.
+   */
+  const ranks = new Map<string, number>();
+  const compile = (spec: ToolTarget | EventTarget | AssistantRequestTarget, defaults: { path: string; body: 'arguments' | 'message' }, rank: number) => {
     const target = targetCompiler.compile(spec, defaults);
     origins.add(target.origin);
-    targets.set(target.id, target);
+    if ((ranks.get(target.id) ?? -1) <= rank) {
+      targets.set(target.id, target);
+      ranks.set(target.id, rank);
+    }
     return target;
   };
   /** The tool routes of one scope, compiled on first use; their origins are known at once. */
-  const lazyTools = (tools: Record<string, ToolTarget>, level: RouteLevel) => {
+  const lazyTools = (tools: Record<string, ToolTarget>, level: RouteLevel, rank: number) => {
     for (const name in tools) origins.add(targetCompiler.originOf(tools[name]!));
     let routes: Map<string, LeveledRoute> | undefined;
     return () => {
@@ -71,22 +79,22 @@ export function buildRouteTable(config: Config): RouteTable {
       routes = new Map();
       for (const name in tools) {
         const spec = tools[name]!;
-        routes.set(name, { target: compile(spec, { path: `/${name}`, body: 'arguments' }), policy: compilePolicy(spec), level });
+        routes.set(name, { target: compile(spec, { path: `/${name}`, body: 'arguments' }, rank), policy: compilePolicy(spec), level });
       }
       return routes;
     };
   };
-  const compileEvents = (events: Events) => {
+  const compileEvents = (events: Events, rank: number) => {
     const ar = events['assistant-request'];
     const assistantRequest: AssistantRequestRoute | undefined = ar
-      ? { target: ar.upstream !== undefined || ar.url !== undefined ? compile(ar, EVENT_DEFAULTS) : undefined, static: ar.static }
+      ? { target: ar.upstream !== undefined || ar.url !== undefined ? compile(ar, EVENT_DEFAULTS, rank) : undefined, static: ar.static }
       : undefined;
-    const list = (name: ListEvent) => (events[name] ?? []).map((spec) => compile(spec, EVENT_DEFAULTS));
+    const list = (name: ListEvent) => (events[name] ?? []).map((spec) => compile(spec, EVENT_DEFAULTS, rank));
     return { assistantRequest, listEvents: { 'status-update': list('status-update'), 'end-of-call-report': list('end-of-call-report') } };
   };
 
-  const accountEvents = compileEvents(config.events);
-  const accountTools = lazyTools(config.tools, 'account');
+  const accountEvents = compileEvents(config.events, 0);
+  const accountTools = lazyTools(config.tools, 'account', 1);
   const account: Scope = {
     assistant: undefined,
     secrets: config.account?.secrets ?? [],
@@ -98,10 +106,11 @@ export function buildRouteTable(config: Config): RouteTable {
 
   const assistants = new Map<string, Scope>();
   const byPhone = new Map<string, Scope>();
+  let nextRank = 2;
   for (const [name, spec] of Object.entries(config.assistants)) {
-    const own = compileEvents(spec.events ?? {});
+    const own = compileEvents(spec.events ?? {}, nextRank++);
     const events = spec.events ?? {};
-    const tools = lazyTools(spec.tools ?? {}, 'assistant');
+    const tools = lazyTools(spec.tools ?? {}, 'assistant', nextRank++);
     const scope: Scope = {
       assistant: name,
       secrets: spec.secrets ?? account.secrets,
@@ -120,7 +129,7 @@ export function buildRouteTable(config: Config): RouteTable {
   }
 
   let allCompiled = false;
-  const fallback = config.fallback ? compile(config.fallback, EVENT_DEFAULTS) : undefined;
+  const fallback = config.fallback ? compile(config.fallback, EVENT_DEFAULTS, nextRank) : undefined;
   const fallbackRoute: LeveledRoute | undefined = fallback ? { target: fallback, policy: compilePolicy(undefined), level: 'fallback' } : undefined;
 
   return {

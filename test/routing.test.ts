@@ -237,9 +237,41 @@ t.test('tools are compiled on first lookup; origins and targets are complete bef
   ]);
   const sales = fresh.assistants.get('sales')!;
   t.equal(fresh.lookupTool(sales, 'quote')?.target, fresh.targets.get('POST http://127.0.0.1:9002/quote'));
-  // Compiled once: the same route objects on every lookup.
-  t.equal(sales.tools, sales.tools);
-  t.equal(fresh.lookupTool(sales, 'quote')?.policy, fresh.lookupTool(sales, 'quote')?.policy);
+  // Compiled once: the same route object on every lookup, not a copy.
+  t.equal(fresh.lookupTool(sales, 'quote'), fresh.lookupTool(sales, 'quote'));
+});
+
+t.test('a scope\'s tools compile only when first used: a broken one fails its lookup, not the table', async (t) => {
+  // parseConfig refuses parameters ajv cannot compile, so the config is edited after it.
+  const config = parseConfig(ROUTES, 'routes.yaml', env).config;
+  (config.assistants.sales!.tools!.quote as { parameters?: unknown }).parameters = { type: 'not-a-type' };
+  const lazy = buildRouteTable(config);
+  t.ok(lazy.lookupTool(lazy.account, 'create_ticket'), 'another scope compiles on its own');
+  t.throws(() => lazy.lookupTool(lazy.assistants.get('sales')!, 'quote'));
+});
+
+t.test('two targets with one id: targets keeps the later in the file, whichever compiled first', async (t) => {
+  const yaml = [
+    'version: 1',
+    'account: { secrets: [s-0123456789abcdef] }',
+    'tools:',
+    '  notify: { url: "http://127.0.0.1:9010/hook" }',
+    'assistants:',
+    '  sales:',
+    '    events:',
+    '      status-update: { url: "http://127.0.0.1:9010/hook", headers: { x-from: sales-event } }',
+    '',
+  ].join('\n');
+  const id = 'POST http://127.0.0.1:9010/hook';
+  // The account tool compiles (at its first lookup) after the assistant's event did (at once).
+  const first = table(yaml);
+  const tool = first.lookupTool(first.account, 'notify')!.target;
+  const event = first.assistants.get('sales')!.listEvents['status-update'][0]!;
+  t.not(tool, event);
+  t.equal(first.targets.get(id), event);
+  // The same when nothing was looked up before.
+  const second = table(yaml);
+  t.equal(second.targets.get(id), second.assistants.get('sales')!.listEvents['status-update'][0]);
 });
 
 t.test('tools of one table share what they can: the default fallbacks and the upstream headers', async (t) => {
