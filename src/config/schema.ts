@@ -1,9 +1,8 @@
 // The routes.yaml schema: the single source of truth for what the file may contain, its
 // defaults, and the TypeScript types the rest of the gateway uses.
 
-import { createRequire } from 'node:module';
-import type { Ajv } from 'ajv';
 import { z } from 'zod';
+import { createArgumentChecker } from '../arguments.js';
 import { parseDuration, parseSize } from './units.js';
 
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 5000;
@@ -100,18 +99,11 @@ export const breakerSchema = z.strictObject({
   open_for: positiveDuration.optional(),
 });
 
-// ajv (CommonJS) is loaded for the first `parameters` to check: most files have none, and it
-// costs start time.
-const requireModule = createRequire(import.meta.url);
-
-/** Compiles `parameters` as ajv will at run time, so a broken JSON Schema is a config error. */
-const compileParameters = (() => {
-  let ajv: Ajv | undefined;
-  return (schema: Record<string, unknown>) => {
-    ajv ??= new (requireModule('ajv') as typeof import('ajv')).Ajv({ allErrors: false, strict: false, addUsedSchema: false });
-    ajv.compile(schema);
-  };
-})();
+/**
+ * Compiles `parameters` as the gateway will at run time (ajv loads with the first one: most files
+ * have none), so a broken JSON Schema is a config error.
+ */
+const compileParameters = createArgumentChecker();
 
 export const toolTargetSchema = z
   .strictObject({
