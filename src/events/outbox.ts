@@ -284,8 +284,12 @@ function eventHeaders(job: EventJob): Record<string, string> {
  * the writer thread would copy the whole block.
  */
 function ownBuffer(body: Buffer | string): Buffer {
-  const source = typeof body === 'string' ? Buffer.from(body) : body;
-  const copy = Buffer.allocUnsafeSlow(source.length);
-  source.copy(copy);
+  if (typeof body === 'string') {
+    const encoded = Buffer.allocUnsafeSlow(Buffer.byteLength(body));
+    encoded.write(body);
+    return encoded;
+  }
+  const copy = Buffer.allocUnsafeSlow(body.length);
+  body.copy(copy);
   return copy;
 }
