@@ -340,7 +340,9 @@ tools:
     times.push(res.elapsedMs);
   }
   t.strictSame(reply(await one('o6', 'other')), ok({ tool_call_id: 'o6', error: 'The other service is not reachable right now.' }));
-  t.ok(Math.min(...times) < 5, `best of five answered in ${Math.min(...times).toFixed(2)} ms`);
+  // The client's round trip only gets a generous bound (a busy machine adds milliseconds); the
+  // gateway's own time below and the backend's request count are what show no network was used.
+  t.ok(Math.min(...times) < 100, `best of five answered in ${Math.min(...times).toFixed(2)} ms`);
   const gatewayMs = logsWith(gateway, 'webhook answered').slice(3).map((l) => l.ms as number);
   t.ok(Math.min(...gatewayMs) < 5, `gateway-side best ${Math.min(...gatewayMs)} ms`);
   t.equal(backend.requests.length, 3, 'zero requests reached the backend while open');
