@@ -36,7 +36,7 @@ export interface ToolCallDeps {
   random?: () => number;
 }
 
-/** One call's entry, and what happened, for the metrics. */
+/** One call's entry, and what happened, for the metrics and the webhook's log line. */
 interface Answered {
   entry: ToolResultEntry;
   outcome: ToolCallOutcome;
@@ -44,6 +44,32 @@ interface Answered {
   fallback?: FallbackReason;
   /** An upper bound on the result's JSON size, when known (see limitValue). */
   maxJsonBytes?: number;
+  /** Upstream attempts made (with hedges); absent when none was made. */
+  attempts?: number;
+  /** The status of the reply used, and how long that attempt took. */
+  status?: number;
+  upstreamMs?: number;
+}
+
+/**
+ * One tool call as the webhook's `webhook answered` line shows it (its `tools` field): together
+ * with the lines of failed or repeated attempts, enough to follow the call without debug logs.
+ */
+export interface ToolCallSummary {
+  tool: string | undefined;
+  tool_call_id: string | number;
+  upstream: string | undefined;
+  matched: string | undefined;
+  outcome: ToolCallOutcome;
+  attempts: number | undefined;
+  status: number | undefined;
+  ms: number | undefined;
+}
+
+/** What a tool-calls webhook answers (`body`), and the summary its log line carries. */
+export interface ToolCallsAnswer {
+  body: { results: ToolResultEntry[] };
+  tools: ToolCallSummary[];
 }
 
 /** A tool that is not in routes.yaml is counted as `unknown`: the platform cannot grow label sets. */
@@ -144,18 +170,20 @@ export function createToolCallRunner(deps: ToolCallDeps) {
       span: ctx.span,
       spanAttributes: { 'hms.tool': call.name, 'hms.tool_call_id': String(id), 'hms.upstream': target.label, 'hms.call_id': ctx.logId },
     });
+    const { attempts } = outcome;
     if (!outcome.ok) {
       if (!outcome.touchedNetwork) refundForward(ctx.callId);
-      return failed(fallback(id, route, outcome.reason, call.name, ctx));
+      return { ...fallback(id, route, outcome.reason, call.name, ctx), succeeded: false, attempts: attempts > 0 ? attempts : undefined };
     }
+    const { status, elapsedMs: upstreamMs } = outcome.response;
     const reply = judge(outcome.response);
     if (reply.kind === 'failed') {
-      logger.warn({ ...log, status: outcome.response.status, reason: 'error', detail: reply.detail }, 'tool call failed');
-      return failed(fallback(id, route, 'error', call.name, ctx));
+      logger.warn({ ...log, status, reason: 'error', detail: reply.detail }, 'tool call failed');
+      return { ...fallback(id, route, 'error', call.name, ctx), succeeded: false, attempts, status, upstreamMs };
     }
-    if (reply.kind === 'error') return failed({ entry: { tool_call_id: id, error: reply.message }, outcome: 'error' });
+    if (reply.kind === 'error') return { entry: { tool_call_id: id, error: reply.message }, outcome: 'error', succeeded: false, attempts, status, upstreamMs };
     // Parsed from these bytes, the result serializes to at most 6 bytes per byte (escapes) + quotes.
-    return { entry: { tool_call_id: id, result: reply.value }, outcome: 'ok', succeeded: true, maxJsonBytes: outcome.response.body.length * 6 + 2 };
+    return { entry: { tool_call_id: id, result: reply.value }, outcome: 'ok', succeeded: true, maxJsonBytes: outcome.response.body.length * 6 + 2, attempts, status, upstreamMs };
   }
 
   async function runOne(call: ToolCall, scope: Scope, envelope: Envelope, ctx: CallContext, cutoffAt: number, signal: AbortSignalLike, rateLimited: boolean): Promise<Answered & { route?: ToolRoute & { level: string } }> {
@@ -207,7 +235,7 @@ export function createToolCallRunner(deps: ToolCallDeps) {
     return done ?? fallback(id, route, 'timeout', name, ctx);
   }
 
-  return async function runToolCalls(calls: ToolCall[], scope: Scope, envelope: Envelope, ctx: CallContext, cutoffAt: number, rateLimited = false): Promise<{ results: ToolResultEntry[] }> {
+  return async function runToolCalls(calls: ToolCall[], scope: Scope, envelope: Envelope, ctx: CallContext, cutoffAt: number, rateLimited = false): Promise<ToolCallsAnswer> {
     // One signal for the whole webhook: at the cut-off every call still running gets its fallback
     // and its upstream request is aborted (unless the tool continues after the deadline).
     const deadline = new AbortSwitch();
@@ -230,7 +258,17 @@ export function createToolCallRunner(deps: ToolCallDeps) {
           logger.info({ call_id: ctx.logId, tool: call.name, tool_call_id: entry.tool_call_id, arguments: call.args.ok ? call.args.value : undefined, ...('result' in entry ? { result: entry.result } : { error: entry.error }) }, 'tool call payload');
         });
       }
-      return { results };
+      const tools = answered.map(({ outcome, route, attempts, status, upstreamMs }, i): ToolCallSummary => ({
+        tool: calls[i]!.name,
+        tool_call_id: calls[i]!.id,
+        upstream: route?.target.label,
+        matched: route?.level,
+        outcome,
+        attempts,
+        status,
+        ms: upstreamMs,
+      }));
+      return { body: { results }, tools };
     } finally {
       clearTimeout(timer);
     }

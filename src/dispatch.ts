@@ -2,7 +2,7 @@
 // assistant-request asks its backend (or answers static), other events are acknowledged at once
 // and handed to event delivery. No HTTP server here: the fastify plugin calls this.
 
-import type { ToolCallDeps } from './aggregate.js';
+import type { ToolCallDeps, ToolCallSummary } from './aggregate.js';
 import { createToolCallRunner } from './aggregate.js';
 import type { Config } from './config/schema.js';
 import { callIdOf, toolCallsOf, type Envelope } from './envelope.js';
@@ -45,6 +45,8 @@ export interface Dispatched {
   json: string;
   ctx: CallContext;
   deadlineAt: number | undefined;
+  /** For tool-calls (not replayed): each tool call's outcome, for the webhook's log line. */
+  tools?: ToolCallSummary[];
   /** Answered from the replay cache: nothing ran again. */
   replayed?: boolean;
   /** Over limits.rate: every tool call got its rate_limited fallback. */
@@ -130,7 +132,8 @@ export function createDispatcher(deps: DispatchDeps) {
     switch (event) {
       case 'tool-calls': {
         const calls = toolCallsOf(envelope);
-        return { body: await runToolCalls(calls, scope, envelope, ctx, deadlineAt! - REPLY_RESERVE_MS, rateLimited), ctx, deadlineAt };
+        const { body, tools } = await runToolCalls(calls, scope, envelope, ctx, deadlineAt! - REPLY_RESERVE_MS, rateLimited);
+        return { body, tools, ctx, deadlineAt };
       }
       case 'assistant-request': {
         const route = scope.assistantRequest;

@@ -50,11 +50,11 @@ const healthOf = (breaker: Partial<BreakerSettings> = {}, now: () => number = Da
 };
 
 /** The runner on the real forwarder and pools, logging into `logs`; pools closed at teardown. */
-function runnerFor(t: Test, origins: string[], now: () => number = Date.now) {
+function runnerFor(t: Test, origins: string[], now: () => number = Date.now, level = 'info') {
   const pools = createUpstreamPools(origins);
   t.teardown(() => pools.close());
   const logs: Log[] = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Log) });
+  const logger = pino({ level }, { write: (line: string) => void logs.push(JSON.parse(line) as Log) });
   const run = createAttemptRunner({ forward: createForwarder((origin) => pools.dispatcherFor(origin)), now, logger, random: () => 0 });
   return { run, logs };
 }
@@ -127,8 +127,30 @@ t.test('x-deadline-ms is the target timeout when more time is left', async (t) =
   t.strictSame(plain(outcome), { ok: true, status: 200, body: '{"result":"Sunny"}', attempts: 1 });
   t.strictSame(deadlines(backend), ['1000']);
   t.strictSame(backend.requests.map((r) => [r.method, r.url, r.headers['content-type'], r.text]), [['POST', '/tool', 'application/json', '{"city":"Utrecht"}']]);
-  t.match(logs, [{ level: 30, msg: 'upstream attempt', tool: 'weather', call_id: 'call-1', attempt: 1, status: 200, outcome: 'ok', timeout_ms: 1000, ms: Number }]);
+  // A first attempt that answered is summed up by the webhook's line: at info it has none of its own.
+  t.strictSame(logs, []);
+});
+
+t.test('a first attempt that answered is logged at debug only', async (t) => {
+  const backend = await startBackend(t, json({ result: 'Sunny' }));
+  const { run, logs } = runnerFor(t, [backend.origin], Date.now, 'debug');
+  t.match(plain(await run(inputFor(backend.origin, { timeout: 1000, cutoffIn: 5000 }))), { ok: true, status: 200, attempts: 1 });
+  t.match(logs, [{ level: 20, msg: 'upstream attempt', tool: 'weather', call_id: 'call-1', attempt: 1, status: 200, outcome: 'ok', timeout_ms: 1000, ms: Number }]);
   t.equal(logs.length, 1);
+});
+
+t.test('an attempt that answered but failed (5xx) is logged at info, as is a later attempt that answered', async (t) => {
+  let calls = 0;
+  const backend = await startBackend(t, (_req, res) => void (++calls === 1 ? res.writeHead(503).end('{"error":"busy"}') : res.writeHead(200, { 'content-type': 'application/json' }).end('{"result":"ok"}')));
+  const { run, logs } = runnerFor(t, [backend.origin]);
+  t.match(plain(await run(inputFor(backend.origin, { timeout: 1000, cutoffIn: 5000, policy: { repeatable: true, retries: 1 } }))), { ok: true, status: 200, attempts: 2 });
+  t.strictSame(
+    logs.filter((l) => l.msg === 'upstream attempt').map((l) => [l.level, l.attempt, l.status, l.outcome]),
+    [
+      [30, 1, 503, 'error'],
+      [30, 2, 200, 'ok'],
+    ],
+  );
 });
 
 t.test('x-deadline-ms is the time left, as an integer, when that is less', async (t) => {

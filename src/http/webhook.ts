@@ -167,6 +167,7 @@ export const webhookPlugin: FastifyPluginAsync<WebhookPluginOptions> = async (ap
           headroom_ms: headroomMs,
           routes_version: version.number,
           trace_id: span.traceparent.slice(3, 35),
+          tools: result.tools,
           // The whole message (transcripts, summaries, arguments) only with logging.payloads: true.
           ...(version.config.logging.payloads ? { payload: envelope.message } : {}),
         },

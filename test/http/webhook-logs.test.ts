@@ -12,6 +12,7 @@ function stable(record: Record<string, unknown> | undefined): Record<string, unk
   if (!record) return undefined;
   const { time, pid, hostname, ...rest } = record;
   for (const key of ['ms', 'headroom_ms']) if (typeof rest[key] === 'number') rest[key] = 'n';
+  if (Array.isArray(rest.tools)) rest.tools = rest.tools.map((tool: Record<string, unknown>) => (typeof tool.ms === 'number' ? { ...tool, ms: 'n' } : tool));
   return rest;
 }
 
@@ -22,17 +23,50 @@ tools: { lookup: { url: "${url}/lookup", headers: { authorization: "Bearer sk-li
 logging: { payloads: ${payloads} }
 `;
 
-t.test('default: one line per attempt and per webhook, phone numbers masked, no payloads or secrets', async (t) => {
+t.test('default: one line per webhook that sums up each tool call (the attempt at debug), phone numbers masked, no payloads or secrets', async (t) => {
   const backend = await startBackend(t, json({ result: { phone: '+31612345678', name: 'Jan' } }));
   const gateway = await startGateway(t, routes(backend.url, false));
   await send(`${gateway.url}/webhook`, toolCalls([['lookup', { phone: '+31612345678' }]], { call: { id: 'call_+31612345678_x' } }), { headers: { traceparent: TRACE } });
   const lines = gateway.logs.filter((l) => l.msg !== 'Server listening at ' + gateway.url).map(stable);
   t.strictSame(lines, [
-    { level: 30, call_id: 'call_+31*******678_x', tool: 'lookup', tool_call_id: 'tc_1', upstream: backend.origin, matched: 'account', attempt: 1, ms: 'n', timeout_ms: 5000, status: 200, outcome: 'ok', msg: 'upstream attempt' },
-    { level: 30, reqId: 'req-1', call_id: 'call_+31*******678_x', event: 'tool-calls', outcome: 'ok', ms: 'n', headroom_ms: 'n', routes_version: 1, trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', msg: 'webhook answered' },
+    { level: 20, call_id: 'call_+31*******678_x', tool: 'lookup', tool_call_id: 'tc_1', upstream: backend.origin, matched: 'account', attempt: 1, ms: 'n', timeout_ms: 5000, status: 200, outcome: 'ok', msg: 'upstream attempt' },
+    {
+      level: 30,
+      reqId: 'req-1',
+      call_id: 'call_+31*******678_x',
+      event: 'tool-calls',
+      outcome: 'ok',
+      ms: 'n',
+      headroom_ms: 'n',
+      routes_version: 1,
+      trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
+      tools: [{ tool: 'lookup', tool_call_id: 'tc_1', upstream: backend.origin, matched: 'account', outcome: 'ok', attempts: 1, status: 200, ms: 'n' }],
+      msg: 'webhook answered',
+    },
   ]);
   const text = JSON.stringify(gateway.logs);
   for (const secret of ['sk-live-123', 'k-999', 'test-secret', 'second-secret', '612345678', 'Jan']) t.notOk(text.includes(secret), `${secret} is not logged`);
+});
+
+t.test("the webhook's line sums up every tool call: answered, unavailable and unrouted alike; failed attempts keep their own line", async (t) => {
+  const backend = await startBackend(t, json({ result: 'ok' }));
+  const gateway = await startGateway(t, `
+version: 1
+account: { secrets: [test-secret] }
+tools:
+  lookup: { url: "${backend.url}/lookup" }
+  down: { url: "http://127.0.0.1:9/down" }
+`);
+  const res = await send(`${gateway.url}/webhook`, toolCalls([['lookup', {}], ['down', {}], ['nowhere', {}]], { call: { id: 'c-2' } }));
+  t.equal(res.status, 200);
+  const answered = stable(gateway.logs.find((l) => l.msg === 'webhook answered'));
+  t.strictSame(answered?.tools, [
+    { tool: 'lookup', tool_call_id: 'tc_1', upstream: backend.origin, matched: 'account', outcome: 'ok', attempts: 1, status: 200, ms: 'n' },
+    { tool: 'down', tool_call_id: 'tc_2', upstream: 'http://127.0.0.1:9', matched: 'account', outcome: 'unavailable', attempts: 1 },
+    { tool: 'nowhere', tool_call_id: 'tc_3', outcome: 'error' },
+  ]);
+  const info = gateway.logs.filter((l) => l.msg === 'upstream attempt' && (l.level as number) >= 30).map((l) => [l.level, l.tool, l.reason]);
+  t.strictSame(info, [[40, 'down', 'unavailable']]);
 });
 
 t.test('logging.payloads: true adds arguments, results and the message, still masked', async (t) => {
