@@ -2,7 +2,7 @@
 // reason, from the tool's `fallback`, then `defaults.fallback`, then built-in English; lists are
 // rotated per call so the caller does not hear the same sentence twice.
 
-import { LRUCache } from 'lru-cache';
+import { createExpiringMap } from './state/expiring-map.js';
 import { FALLBACK_REASONS, type FallbackConfig, type FallbackReason } from './config/schema.js';
 
 export type FallbackSet = Readonly<Partial<Record<FallbackReason, readonly string[]>>>;
@@ -66,14 +66,15 @@ export type FallbackEntry = { result: string } | { error: string };
 export function createFallbackPicker(options: { maxCalls?: number; ttlMs?: number } = {}) {
   // Per call and list: the index of the next sentence, so a list shared through defaults also
   // rotates across tools.
-  const turns = new LRUCache<string, number>({ max: options.maxCalls ?? 10_000, ttl: options.ttlMs ?? 30 * 60_000 });
+  const turns = createExpiringMap<number>(options.maxCalls ?? 10_000);
+  const ttlMs = options.ttlMs ?? 30 * 60_000;
   return function pickFallback(set: FallbackSet, reason: FallbackReason, tool: string, callId: string | undefined, builtIn?: string): FallbackEntry {
     const list = set[reason];
     if (list === undefined || list.length === 0) return { error: builtIn ?? builtInFallback(reason, tool) };
     if (list.length === 1 || callId === undefined) return { result: list[0]! };
     const key = `${callId}\u0000${list.join('\u0001')}`;
     const turn = turns.get(key) ?? 0;
-    turns.set(key, turn + 1);
+    turns.set(key, turn + 1, ttlMs);
     return { result: list[turn % list.length]! };
   };
 }

@@ -1,9 +1,9 @@
 // The stores behind the ledger, the replay cache and the per-call counters. In one process they
-// live in memory (bounded: least recently used entries go first, each with a time to live);
+// live in memory (bounded: the least recently written entries go first, each with a time to live);
 // several replicas share them through Redis (redis-store.ts), behind the same interface.
 
 import type { Redis } from 'ioredis';
-import { LRUCache } from 'lru-cache';
+import { createExpiringMap } from './expiring-map.js';
 
 export interface KeyValueStore<V> {
   get(key: string): Promise<V | undefined>;
@@ -26,20 +26,20 @@ export interface SharedState {
 }
 
 export function createMemoryStore<V extends NonNullable<unknown>>(max = 50_000): KeyValueStore<V> {
-  const cache = new LRUCache<string, V>({ max, ttlAutopurge: false, allowStale: false });
+  const cache = createExpiringMap<V>(max);
   return {
     get: async (key) => cache.get(key),
-    set: async (key, value, ttlMs) => void cache.set(key, value, { ttl: ttlMs }),
+    set: async (key, value, ttlMs) => cache.set(key, value, ttlMs),
     delete: async (key) => void cache.delete(key),
   };
 }
 
 export function createMemoryCounters(max = 50_000): CounterStore {
-  const cache = new LRUCache<string, number>({ max });
+  const cache = createExpiringMap<number>(max);
   return {
     async add(key, by, ttlMs) {
       const value = Math.max(0, (cache.get(key) ?? 0) + by);
-      cache.set(key, value, { ttl: ttlMs });
+      cache.set(key, value, ttlMs);
       return value;
     },
   };
