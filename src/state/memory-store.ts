@@ -1,5 +1,5 @@
 // The stores behind the ledger, the replay cache and the per-call counters. In one process they
-// live in memory (bounded: the least recently written entries go first, each with a time to live);
+// live in memory (bounded: least recently used entries go first, each with a time to live);
 // several replicas share them through Redis (redis-store.ts), behind the same interface.
 
 import type { Redis } from 'ioredis';
