@@ -68,12 +68,11 @@ export function createAttemptRunner(deps: AttemptsDeps) {
       if (!failed && result.ok && result.status < 300) input.health.latency.add(result.elapsedMs);
       const ms = result.elapsedMs;
       const timeout_ms = Math.floor(timeoutMs);
-      if (!result.ok) logger.warn({ ...input.log, attempt: number, ms, timeout_ms, reason: result.reason, detail: result.detail }, 'upstream attempt');
       // A first attempt that answered is the common case, and the webhook's own line sums it up
       // (its `tools` field); its line is for debugging only. Anything else is worth a line.
-      else if (failed || number > 1 || logger.isLevelEnabled('debug')) {
-        logger[failed || number > 1 ? 'info' : 'debug']({ ...input.log, attempt: number, ms, timeout_ms, status: result.status, outcome: failed ? 'error' : 'ok' }, 'upstream attempt');
-      }
+      const level = failed || number > 1 ? 'info' : 'debug';
+      if (!result.ok) logger.warn({ ...input.log, attempt: number, ms, timeout_ms, reason: result.reason, detail: result.detail }, 'upstream attempt');
+      else if (logger.isLevelEnabled(level)) logger[level]({ ...input.log, attempt: number, ms, timeout_ms, status: result.status, outcome: failed ? 'error' : 'ok' }, 'upstream attempt');
       return result;
     });
   }
