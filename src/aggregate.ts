@@ -173,15 +173,15 @@ export function createToolCallRunner(deps: ToolCallDeps) {
     const { attempts } = outcome;
     if (!outcome.ok) {
       if (!outcome.touchedNetwork) refundForward(ctx.callId);
-      return { ...fallback(id, route, outcome.reason, call.name, ctx), succeeded: false, attempts: attempts > 0 ? attempts : undefined };
+      return failed({ ...fallback(id, route, outcome.reason, call.name, ctx), attempts: attempts > 0 ? attempts : undefined });
     }
     const { status, elapsedMs: upstreamMs } = outcome.response;
     const reply = judge(outcome.response);
     if (reply.kind === 'failed') {
       logger.warn({ ...log, status, reason: 'error', detail: reply.detail }, 'tool call failed');
-      return { ...fallback(id, route, 'error', call.name, ctx), succeeded: false, attempts, status, upstreamMs };
+      return failed({ ...fallback(id, route, 'error', call.name, ctx), attempts, status, upstreamMs });
     }
-    if (reply.kind === 'error') return { entry: { tool_call_id: id, error: reply.message }, outcome: 'error', succeeded: false, attempts, status, upstreamMs };
+    if (reply.kind === 'error') return failed({ entry: { tool_call_id: id, error: reply.message }, outcome: 'error', attempts, status, upstreamMs });
     // Parsed from these bytes, the result serializes to at most 6 bytes per byte (escapes) + quotes.
     return { entry: { tool_call_id: id, result: reply.value }, outcome: 'ok', succeeded: true, maxJsonBytes: outcome.response.body.length * 6 + 2, attempts, status, upstreamMs };
   }
