@@ -78,11 +78,16 @@ export function handleSignals(server: RunningServer, exit: (code: number) => voi
     }, SHUTDOWN_LIMIT_MS).unref();
     // Log lines still being written go out first; a stuck log reader holds the exit a second at most.
     const exitAfterLogs = (code: number) => {
-      const limit = setTimeout(() => exit(code), LOG_FLUSH_LIMIT_MS);
-      logger.flush(() => {
+      // Whichever comes first: the lines written, or the limit (exit is called once).
+      let exited = false;
+      const exitOnce = () => {
+        if (exited) return;
+        exited = true;
         clearTimeout(limit);
         exit(code);
-      });
+      };
+      const limit = setTimeout(exitOnce, LOG_FLUSH_LIMIT_MS);
+      logger.flush(exitOnce);
     };
     server.app.close().then(
       () => {
