@@ -1,8 +1,8 @@
 // `npm run bench`: the gateway (built, production defaults) against a bare hand-written forwarder
 // (bench/bare-forwarder.mjs) and, on 1-tool webhooks, fast-gateway (bench/fast-gateway.mjs), side
-// by side, interleaved, several rounds; then the memory check,
-// the large-table check and the durable-ack check. Prints one table of results with the ratios
-// and PASS/FAIL against the goals of issue 6, and writes it to bench/results.md.
+// by side, interleaved, several rounds; then the memory check, the large-table check and the
+// durable-ack check. Prints one table of results with the ratios and PASS/FAIL against the goals
+// of issue 6, and writes it to bench/results.md.
 //
 //   npm run bench                 full run, about 9 minutes on a quiet 2-core machine
 //   npm run bench -- --quick      smoke run, about 1 minute (1 round, short runs)
