@@ -14,7 +14,7 @@ import type { ForwardOptions, UpstreamRequest, UpstreamResult } from './forward.
 import { createLedger, ledgerKey, type LedgerOutcome } from './ledger.js';
 import { buildToolRequest, type CallContext } from './outbound.js';
 import type { RouteTable, Scope, ToolRoute } from './routing.js';
-import type { SharedState } from './state/memory-store.js';
+import { inBackground, isPromise, type MaybePromise, type SharedState } from './state/memory-store.js';
 import { normaliseToolReply } from './tool-reply.js';
 import type { GatewayMetrics, ToolCallOutcome } from './metrics.js';
 import { limitValue } from './truncate.js';
@@ -40,6 +40,8 @@ export interface ToolCallDeps {
 interface Answered {
   entry: ToolResultEntry;
   outcome: ToolCallOutcome;
+  /** The route the call matched; absent when it matched none. */
+  route?: ToolRoute & { level: string };
   /** Set when the entry is a fallback sentence. */
   fallback?: FallbackReason;
   /** An upper bound on the result's JSON size, when known (see limitValue). */
@@ -86,28 +88,36 @@ export function createToolCallRunner(deps: ToolCallDeps) {
   const ledger = createLedger(deps.shared.keyValue<{ result: unknown }>('ledger'), config.idempotency.ttl, onSharedError);
   const forwardedPerCall = deps.shared.counters('forwarded');
 
-  /** Reserves one forwarded call of the allowance; false once the call has used it up. */
-  async function allowForward(callId: string | undefined): Promise<boolean> {
+  /**
+   * Reserves one forwarded call of the allowance; false once the call has used it up. Decided at
+   * once with the in-memory counters; a store that cannot count lets the call through.
+   */
+  function allowForward(callId: string | undefined): MaybePromise<boolean> {
     if (callId === undefined) return true;
-    try {
-      const used = await forwardedPerCall.add(callId, 1, config.idempotency.ttl);
+    const decide = (used: number) => {
       if (used <= config.limits.tool_calls_per_call) return true;
-      await forwardedPerCall.add(callId, -1, config.idempotency.ttl);
+      refundForward(callId);
       return false;
-    } catch (err) {
+    };
+    const uncounted = (err: unknown) => {
       onSharedError(err as Error);
       return true;
+    };
+    try {
+      const used = forwardedPerCall.add(callId, 1, config.idempotency.ttl);
+      return isPromise(used) ? used.then(decide, uncounted) : decide(used);
+    } catch (err) {
+      return uncounted(err);
     }
   }
 
   /** Gives a reservation back: the call never reached a backend (breaker open, no time left). */
   function refundForward(callId: string | undefined): void {
-    if (callId === undefined) return;
-    forwardedPerCall.add(callId, -1, config.idempotency.ttl).catch((err: unknown) => onSharedError(err as Error));
+    if (callId !== undefined) inBackground(() => forwardedPerCall.add(callId, -1, config.idempotency.ttl), onSharedError);
   }
 
   function fallback(id: string | number, route: ToolRoute & { level: string }, reason: FallbackReason, tool: string, ctx: CallContext, builtIn?: string): Answered {
-    return { entry: { tool_call_id: id, ...pickFallback(route.policy.fallbacks, reason, tool, ctx.callId, builtIn) }, outcome: reason, fallback: reason };
+    return { entry: { tool_call_id: id, ...pickFallback(route.policy.fallbacks, reason, tool, ctx.callId, builtIn) }, outcome: reason, fallback: reason, route };
   }
 
   /**
@@ -126,11 +136,14 @@ export function createToolCallRunner(deps: ToolCallDeps) {
             ? { tool_call_id: id, error: `The tool ${call.name} needs the argument "${built.missing}".` }
             : { tool_call_id: id, error: `The argument "${built.invalid}" of ${call.name} is not a valid value.` },
         outcome: 'invalid_arguments',
+        route,
       });
     }
     if (policy.sideEffects && key !== undefined) built.request.headers['idempotency-key'] = key;
     const log = { call_id: ctx.logId, tool: call.name, tool_call_id: id, upstream: target.label, matched: route.level };
-    if (!(await allowForward(ctx.callId))) {
+    let allowed = allowForward(ctx.callId);
+    if (isPromise(allowed)) allowed = await allowed;
+    if (!allowed) {
       logger.warn({ ...log, reason: 'rate_limited', limit: config.limits.tool_calls_per_call }, 'tool call refused: limits.tool_calls_per_call reached for this call');
       return failed(fallback(id, route, 'rate_limited', call.name, ctx));
     }
@@ -140,9 +153,9 @@ export function createToolCallRunner(deps: ToolCallDeps) {
       } catch (err) {
         refundForward(ctx.callId);
         logger.error({ ...log, reason: (err as Error).message }, 'async tool call not accepted: the outbox store is unavailable');
-        return failed({ entry: { tool_call_id: id, error: `The ${spokenName(call.name)} request could not be taken right now.` }, outcome: 'error' });
+        return failed({ entry: { tool_call_id: id, error: `The ${spokenName(call.name)} request could not be taken right now.` }, outcome: 'error', route });
       }
-      return { entry: { tool_call_id: id, result: policy.asyncResponse }, outcome: 'ok', succeeded: true };
+      return { entry: { tool_call_id: id, result: policy.asyncResponse }, outcome: 'ok', route, succeeded: true };
     }
 
     const upstreamHealth = health.healthOf(target.label);
@@ -181,27 +194,24 @@ export function createToolCallRunner(deps: ToolCallDeps) {
       logger.warn({ ...log, status, reason: 'error', detail: reply.detail }, 'tool call failed');
       return failed({ ...fallback(id, route, 'error', call.name, ctx), attempts, status, upstreamMs });
     }
-    if (reply.kind === 'error') return failed({ entry: { tool_call_id: id, error: reply.message }, outcome: 'error', attempts, status, upstreamMs });
+    if (reply.kind === 'error') return failed({ entry: { tool_call_id: id, error: reply.message }, outcome: 'error', route, attempts, status, upstreamMs });
     // Parsed from these bytes, the result serializes to at most 6 bytes per byte (escapes) + quotes.
-    return { entry: { tool_call_id: id, result: reply.value }, outcome: 'ok', succeeded: true, maxJsonBytes: outcome.response.body.length * 6 + 2, attempts, status, upstreamMs };
+    return { entry: { tool_call_id: id, result: reply.value }, outcome: 'ok', route, succeeded: true, maxJsonBytes: outcome.response.body.length * 6 + 2, attempts, status, upstreamMs };
   }
 
-  async function runOne(call: ToolCall, scope: Scope, envelope: Envelope, ctx: CallContext, cutoffAt: number, signal: AbortSignalLike, rateLimited: boolean): Promise<Answered & { route?: ToolRoute & { level: string } }> {
+  /**
+   * One tool call, up to its answer. The webhook's deadline is not watched here: runToolCalls
+   * answers a call still running at the cut-off with its fallback.
+   */
+  async function runOne(call: ToolCall, scope: Scope, envelope: Envelope, ctx: CallContext, cutoffAt: number, signal: AbortSignalLike, rateLimited: boolean): Promise<Answered> {
     const id = call.id;
-    const error = (message: string, outcome: ToolCallOutcome = 'error'): Answered => ({ entry: { tool_call_id: id, error: message }, outcome });
-    if (call.name === undefined) return error('The tool call has no function name.');
-    const name = call.name;
-    const route = table.lookupTool(scope, name);
-    if (!route) return error(`No route for tool ${name}.`);
+    const route = call.name === undefined ? undefined : table.lookupTool(scope, call.name);
+    if (!route) return unrouted(call);
+    const name = call.name!;
     // Over the webhook rate limit: a spoken answer, and nothing counts toward tool_calls_per_call.
-    if (rateLimited) return { ...fallback(id, route, 'rate_limited', name, ctx), route };
-    if (!call.args.ok) return { ...error(`The arguments for ${name} could not be read: ${call.args.problem}.`, 'invalid_arguments'), route };
+    if (rateLimited) return fallback(id, route, 'rate_limited', name, ctx);
+    if (!call.args.ok) return { entry: { tool_call_id: id, error: `The arguments for ${name} could not be read: ${call.args.problem}.` }, outcome: 'invalid_arguments', route };
     const args = call.args.value;
-    return { ...(await runRouted({ ...call, name }, args, route, envelope, ctx, cutoffAt, signal)), route };
-  }
-
-  async function runRouted(call: ToolCall & { name: string }, args: Record<string, unknown>, route: ToolRoute & { level: string }, envelope: Envelope, ctx: CallContext, cutoffAt: number, signal: AbortSignalLike): Promise<Answered> {
-    const { id, name } = call;
     const { policy } = route;
 
     const problem = policy.checkArguments?.(args);
@@ -213,26 +223,39 @@ export function createToolCallRunner(deps: ToolCallDeps) {
     // Writes (and late results of on_deadline: continue) are remembered per phone call.
     const remember = (policy.sideEffects || policy.continueAfterDeadline) && ctx.callId !== undefined;
     const key = remember ? ledgerKey(ctx.callId!, name, args) : undefined;
-    const claim = key !== undefined ? await ledger.claim(key) : undefined;
+    let claim = key !== undefined ? ledger.claim(key) : undefined;
+    if (isPromise(claim)) claim = await claim;
     if (claim) {
       if ('replay' in claim) {
         logger.info({ call_id: ctx.logId, tool: name, tool_call_id: id, outcome: 'replayed' }, 'tool call replayed from the ledger');
-        return { entry: { tool_call_id: id, result: claim.replay.result }, outcome: 'replayed' };
+        return { entry: { tool_call_id: id, result: claim.replay.result }, outcome: 'replayed', route };
       }
       if ('join' in claim) {
         logger.info({ call_id: ctx.logId, tool: name, tool_call_id: id, outcome: 'joined' }, 'tool call joined an identical one in flight');
-        const joined = await untilDeadline(claim.join, signal);
+        const joined = await claim.join;
         // A joiner hears what the call it joined heard.
-        if (joined && 'result' in joined) return { entry: { tool_call_id: id, result: joined.result }, outcome: 'replayed' };
-        if (joined && 'answer' in joined) return { entry: { tool_call_id: id, ...joined.answer }, outcome: 'error' };
-        return fallback(id, route, joined === undefined ? 'timeout' : 'error', name, ctx);
+        if (joined && 'result' in joined) return { entry: { tool_call_id: id, result: joined.result }, outcome: 'replayed', route };
+        if (joined && 'answer' in joined) return { entry: { tool_call_id: id, ...joined.answer }, outcome: 'error', route };
+        return fallback(id, route, 'error', name, ctx);
       }
     }
 
-    const running = callBackend(call, args, route, envelope, ctx, cutoffAt, signal, key);
-    if (claim && 'run' in claim) claim.run(running.then(asLedgerOutcome));
-    const done = await untilDeadline(running, signal);
-    return done ?? fallback(id, route, 'timeout', name, ctx);
+    const running = callBackend(call as ToolCall & { name: string }, args, route, envelope, ctx, cutoffAt, signal, key);
+    if (claim) claim.run(running.then(asLedgerOutcome));
+    return running;
+  }
+
+  /** A call that names no tool, or one routes.yaml does not know. */
+  function unrouted(call: ToolCall): Answered {
+    const error = call.name === undefined ? 'The tool call has no function name.' : `No route for tool ${call.name}.`;
+    return { entry: { tool_call_id: call.id, error }, outcome: 'error' };
+  }
+
+  /** What a call still running at the cut-off answers: its timeout fallback. */
+  function cutOff(call: ToolCall, scope: Scope, ctx: CallContext): Answered {
+    const route = call.name === undefined ? undefined : table.lookupTool(scope, call.name);
+    // Unrouted calls answer before any timer can fire; the check only keeps the types honest.
+    return route ? fallback(call.id, route, 'timeout', call.name!, ctx) : unrouted(call);
   }
 
   return async function runToolCalls(calls: ToolCall[], scope: Scope, envelope: Envelope, ctx: CallContext, cutoffAt: number, rateLimited = false): Promise<ToolCallsAnswer> {
@@ -241,33 +264,30 @@ export function createToolCallRunner(deps: ToolCallDeps) {
     const deadline = new AbortSwitch();
     const timer = setTimeout(() => deadline.abort(), Math.max(0, cutoffAt - now()));
     try {
-      const answered = await Promise.all(calls.map((call) => runOne(call, scope, envelope, ctx, cutoffAt, deadline, rateLimited)));
-      if (metrics) {
+      const answered = await untilCutOff(
+        calls.map((call) => runOne(call, scope, envelope, ctx, cutoffAt, deadline, rateLimited)),
+        deadline,
+        (i) => cutOff(calls[i]!, scope, ctx),
+      );
+      const results: ToolResultEntry[] = [];
+      const tools: ToolCallSummary[] = [];
+      for (let i = 0; i < calls.length; i++) {
+        const call = calls[i]!;
+        const { entry, outcome, route, fallback: reason, maxJsonBytes, attempts, status, upstreamMs } = answered[i]!;
         // Counted once per call, here: a call cut at the deadline may also have failed inside.
-        for (const [i, { outcome, route, fallback: reason }] of answered.entries()) {
-          const tool = toolLabel(calls[i]!.name ?? '', route);
+        if (metrics) {
+          const tool = toolLabel(call.name ?? '', route);
           metrics.toolCall(tool, route?.target.label ?? 'none', outcome);
           if (reason !== undefined) metrics.fallback(tool, reason);
         }
+        const result = limitEntry(entry, config.limits.result, ctx, logger, maxJsonBytes);
+        results.push(result);
+        // What was asked and answered is personal data: logged only with logging.payloads: true.
+        if (config.logging.payloads) {
+          logger.info({ call_id: ctx.logId, tool: call.name, tool_call_id: result.tool_call_id, arguments: call.args.ok ? call.args.value : undefined, ...('result' in result ? { result: result.result } : { error: result.error }) }, 'tool call payload');
+        }
+        tools.push({ tool: call.name, tool_call_id: call.id, upstream: route?.target.label, matched: route?.level, outcome, attempts, status, ms: upstreamMs });
       }
-      const results = answered.map(({ entry, maxJsonBytes }) => limitEntry(entry, config.limits.result, ctx, logger, maxJsonBytes));
-      // What was asked and answered is personal data: logged only with logging.payloads: true.
-      if (config.logging.payloads) {
-        results.forEach((entry, i) => {
-          const call = calls[i]!;
-          logger.info({ call_id: ctx.logId, tool: call.name, tool_call_id: entry.tool_call_id, arguments: call.args.ok ? call.args.value : undefined, ...('result' in entry ? { result: entry.result } : { error: entry.error }) }, 'tool call payload');
-        });
-      }
-      const tools = answered.map(({ outcome, route, attempts, status, upstreamMs }, i): ToolCallSummary => ({
-        tool: calls[i]!.name,
-        tool_call_id: calls[i]!.id,
-        upstream: route?.target.label,
-        matched: route?.level,
-        outcome,
-        attempts,
-        status,
-        ms: upstreamMs,
-      }));
       return { body: { results }, tools };
     } finally {
       clearTimeout(timer);
@@ -280,21 +300,36 @@ function asLedgerOutcome({ entry, succeeded }: Answered & { succeeded: boolean }
   return { answer: 'result' in entry ? { result: entry.result } : { error: entry.error } };
 }
 
-/** The value, or undefined if the signal aborts first. */
-function untilDeadline<T>(promise: Promise<T>, signal: AbortSignalLike): Promise<T | undefined> {
-  if (signal.aborted) return Promise.resolve(undefined);
+/**
+ * Every call's answer, or at the cut-off (the signal) what `late` says for each one still running.
+ * One promise for the webhook rather than one race per call.
+ */
+function untilCutOff(running: Promise<Answered>[], signal: AbortSignalLike, late: (index: number) => Answered): Promise<Answered[]> {
   return new Promise((resolve, reject) => {
-    const onAbort = () => resolve(undefined);
+    const answered: (Answered | undefined)[] = new Array<Answered | undefined>(running.length);
+    let left = running.length;
+    let settled = false;
+    const finish = () => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener('abort', onAbort);
+      for (let i = 0; i < answered.length; i++) answered[i] ??= late(i);
+      resolve(answered as Answered[]);
+    };
+    const fail = (err: unknown) => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener('abort', onAbort);
+      reject(err as Error);
+    };
+    const onAbort = () => finish();
     signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err as Error);
-      },
+    running.forEach((promise, i) =>
+      promise.then((value) => {
+        if (settled) return;
+        answered[i] = value;
+        if (--left === 0) finish();
+      }, fail),
     );
   });
 }

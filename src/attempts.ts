@@ -77,10 +77,8 @@ export function createAttemptRunner(deps: AttemptsDeps) {
     });
   }
 
-  /** The first attempt, plus a hedge when it is slow; the first real answer wins. */
-  async function attemptWithHedge(input: AttemptsInput, number: number, timeoutMs: number): Promise<{ result: UpstreamResult; attempts: number }> {
-    const hedgeMs = input.policy.hedgeMs;
-    if (hedgeMs === undefined || !input.policy.repeatable || hedgeMs >= timeoutMs) return { result: await attempt(input, number, timeoutMs), attempts: 1 };
+  /** The first attempt, plus a hedge once it has run for `hedgeMs`; the first real answer wins. */
+  async function attemptWithHedge(input: AttemptsInput, number: number, timeoutMs: number, hedgeMs: number): Promise<{ result: UpstreamResult; attempts: number }> {
     const first = new AbortSwitch();
     const firstResult = attempt(input, number, timeoutMs, first);
 
@@ -124,8 +122,17 @@ export function createAttemptRunner(deps: AttemptsDeps) {
         health.breaker.release();
         return last ? outcome(last, attempts) : { ok: false, reason: 'timeout', detail: 'no time left before the deadline', attempts, touchedNetwork: false };
       }
-      const { result, attempts: used } = await attemptWithHedge(input, attempts + 1, timeoutMs);
-      attempts += used;
+      // Without a hedge, the attempt is awaited here: one async layer less on every tool call.
+      const { hedgeMs } = policy;
+      let result: UpstreamResult;
+      if (hedgeMs !== undefined && policy.repeatable && hedgeMs < timeoutMs) {
+        const hedged = await attemptWithHedge(input, attempts + 1, timeoutMs, hedgeMs);
+        result = hedged.result;
+        attempts += hedged.attempts;
+      } else {
+        result = await attempt(input, attempts + 1, timeoutMs);
+        attempts += 1;
+      }
       rounds++;
       last = result;
 

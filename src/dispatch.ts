@@ -13,7 +13,8 @@ import type { Scope } from './routing.js';
 import type { CompiledTarget } from './target.js';
 import { isPlainObject } from './tool-reply.js';
 import { maskPhoneNumbers } from './redact.js';
-import { createReplayCache } from './replay-cache.js';
+import { createReplayCache, type ReplayClaim } from './replay-cache.js';
+import { isPromise } from './state/memory-store.js';
 import type { TraceSpan } from './trace-context.js';
 
 export interface DispatchDeps extends ToolCallDeps {
@@ -113,59 +114,56 @@ export function createDispatcher(deps: DispatchDeps) {
   }
 
   async function answer(inbound: Inbound): Promise<Dispatched> {
+    const { envelope, raw, receivedAt, scope } = inbound;
+    const event = envelope.message.type;
     // Awaited only when there is a limit to ask: an await costs a turn of the microtask queue.
     const retryAfterS = inbound.overLimit ? await inbound.overLimit() : undefined;
     const rateLimited = retryAfterS !== undefined;
-    if (rateLimited && inbound.envelope.message.type !== 'tool-calls') throw new RateLimited(retryAfterS);
-    const answered = await answerWithin(inbound, rateLimited);
-    return { ...answered, json: JSON.stringify(answered.body), ...(rateLimited ? { rateLimited } : {}) };
-  }
-
-  async function answerWithin(inbound: Inbound, rateLimited: boolean): Promise<Omit<Dispatched, 'json'>> {
-    const { envelope, raw, receivedAt } = inbound;
-    const event = envelope.message.type;
-    const { scope } = inbound;
+    if (rateLimited && event !== 'tool-calls') throw new RateLimited(retryAfterS);
     const callId = callIdOf(envelope);
     const ctx: CallContext = { callId, logId: callId === undefined ? undefined : maskPhoneNumbers(callId), assistant: scope.assistant, event, span: inbound.span };
     const deadlineAt = deadlineFor(config, event, receivedAt);
 
+    let body: unknown = {};
+    let tools: ToolCallSummary[] | undefined;
     switch (event) {
       case 'tool-calls': {
         const calls = toolCallsOf(envelope);
-        const { body, tools } = await runToolCalls(calls, scope, envelope, ctx, deadlineAt! - REPLY_RESERVE_MS, rateLimited);
-        return { body, tools, ctx, deadlineAt };
+        ({ body, tools } = await runToolCalls(calls, scope, envelope, ctx, deadlineAt! - REPLY_RESERVE_MS, rateLimited));
+        break;
       }
       case 'assistant-request': {
         const route = scope.assistantRequest;
-        if (route) {
-          const answer = route.target ? await askForAssistant(route.target, raw, ctx, deadlineAt! - REPLY_RESERVE_MS) : undefined;
-          return { body: answer ?? route.static ?? {}, ctx, deadlineAt };
-        }
-        const answer = table.fallback ? await askForAssistant(table.fallback, raw, ctx, deadlineAt! - REPLY_RESERVE_MS) : undefined;
-        return { body: answer ?? {}, ctx, deadlineAt };
+        const target = route ? route.target : table.fallback;
+        const asked = target ? await askForAssistant(target, raw, ctx, deadlineAt! - REPLY_RESERVE_MS) : undefined;
+        body = asked ?? route?.static ?? {};
+        break;
       }
       case 'status-update':
       case 'end-of-call-report': {
         const targets = scope.listEvents[event];
         await accept({ ctx, raw, targets: targets.length > 0 ? targets : table.fallback ? [table.fallback] : [] });
-        return { body: {}, ctx, deadlineAt };
+        break;
       }
       default: {
         // An event this gateway does not know yet must never break a call: acknowledge it.
         if (table.fallback) await accept({ ctx, raw, targets: [table.fallback] });
-        return { body: {}, ctx, deadlineAt };
       }
     }
+    const answered: Dispatched = { body, json: JSON.stringify(body), ctx, deadlineAt };
+    if (tools) answered.tools = tools;
+    if (rateLimited) answered.rateLimited = true;
+    return answered;
   }
 
-  return async function dispatch(inbound: Inbound): Promise<Dispatched> {
-    const key = inbound.replayKey;
-    if (key === undefined) return answer(inbound);
-    const claim = await replays.claim(key);
+  /** A repeat gets the first reply; a first copy is answered, and its reply kept for the repeats. */
+  function answerClaimed(inbound: Inbound, claim: ReplayClaim): Promise<Dispatched> {
     if ('earlier' in claim) {
       // A repeat: tool calls and assistant-request get the first reply; events are not re-delivered.
-      const first = JSON.parse(await claim.earlier) as Pick<Dispatched, 'body' | 'ctx'>;
-      return { ...first, json: JSON.stringify(first.body), deadlineAt: undefined, replayed: true };
+      return claim.earlier.then((text) => {
+        const first = JSON.parse(text) as Pick<Dispatched, 'body' | 'ctx'>;
+        return { ...first, json: JSON.stringify(first.body), deadlineAt: undefined, replayed: true };
+      });
     }
     const reply = answer(inbound);
     // Kept for as long as a copy can arrive: the reply and the call's ids only, not its trace
@@ -177,5 +175,13 @@ export function createDispatcher(deps: DispatchDeps) {
       }),
     );
     return reply;
+  }
+
+  return function dispatch(inbound: Inbound): Promise<Dispatched> {
+    const key = inbound.replayKey;
+    if (key === undefined) return answer(inbound);
+    // With the in-memory store the claim is decided at once: no await between receipt and work.
+    const claim = replays.claim(key);
+    return isPromise(claim) ? claim.then((decided) => answerClaimed(inbound, decided)) : answerClaimed(inbound, claim);
   };
 }

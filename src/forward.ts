@@ -58,26 +58,32 @@ class ResponseTooLarge extends Error {}
 export type Clock = () => number;
 
 export function createForwarder(dispatcherFor: (origin: string) => Dispatcher, now: Clock = Date.now) {
-  return async function forwardRequest(request: UpstreamRequest, options: ForwardOptions): Promise<UpstreamResult> {
+  // Not an async function awaiting the exchange: one promise per request, settled with the result.
+  return function forwardRequest(request: UpstreamRequest, options: ForwardOptions): Promise<UpstreamResult> {
     const started = now();
     if (options.timeoutMs <= 0 || options.signal?.aborted || options.cancel?.aborted) {
-      return { ok: false, reason: 'timeout', detail: 'no time left before the deadline', elapsedMs: 0 };
+      return Promise.resolve({ ok: false, reason: 'timeout', detail: 'no time left before the deadline', elapsedMs: 0 });
     }
-    const exchange = startExchange(dispatcherFor(request.origin), request, options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES);
-    const timer = setTimeout(() => exchange.stop(new DeadlineExceeded(`no reply within ${options.timeoutMs}ms`)), options.timeoutMs);
-    const onOuterAbort = () => exchange.stop(new DeadlineExceeded('the deadline of the event ran out'));
-    options.signal?.addEventListener('abort', onOuterAbort, { once: true });
-    options.cancel?.addEventListener('abort', onOuterAbort, { once: true });
-    try {
-      const response = await exchange.done;
-      return { ok: true, ...response, elapsedMs: now() - started };
-    } catch (err) {
-      return { ok: false, ...describeFailure(exchange.stoppedBy() ?? err), elapsedMs: now() - started };
-    } finally {
-      clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onOuterAbort);
-      options.cancel?.removeEventListener('abort', onOuterAbort);
-    }
+    return new Promise((resolve) => {
+      const { signal, cancel } = options;
+      let timer: NodeJS.Timeout | undefined;
+      let settled = false;
+      const onOuterAbort = () => exchange.stop(new DeadlineExceeded('the deadline of the event ran out'));
+      // undici reports a request it refuses (an invalid header value) at once, inside dispatch().
+      const exchange = startExchange(dispatcherFor(request.origin), request, options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES, (err, response) => {
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onOuterAbort);
+        cancel?.removeEventListener('abort', onOuterAbort);
+        const elapsedMs = now() - started;
+        if (response) resolve({ ok: true, status: response.status, contentType: response.contentType, retryAfter: response.retryAfter, body: response.body, elapsedMs });
+        else resolve({ ok: false, ...describeFailure(err), elapsedMs });
+      });
+      if (settled) return;
+      timer = setTimeout(() => exchange.stop(new DeadlineExceeded(`no reply within ${options.timeoutMs}ms`)), options.timeoutMs);
+      signal?.addEventListener('abort', onOuterAbort, { once: true });
+      cancel?.addEventListener('abort', onOuterAbort, { once: true });
+    });
   };
 }
 
@@ -86,78 +92,80 @@ type Exchanged = Omit<UpstreamResponse, 'ok' | 'elapsedMs'>;
 /**
  * One request on undici's handler API: the reply's status, the two headers the gateway reads and
  * the body, collected as they arrive. request() would wrap each reply in a Readable stream and an
- * AsyncResource, which cost more than the rest of the exchange on a small reply.
+ * AsyncResource, which cost more than the rest of the exchange on a small reply. `settle` is
+ * called once: with the reply, or with why there is none (the reason given to stop() first).
  */
-function startExchange(dispatcher: Dispatcher, request: UpstreamRequest, limit: number): { done: Promise<Exchanged>; stop: (reason: Error) => void; stoppedBy: () => Error | undefined } {
+function startExchange(dispatcher: Dispatcher, request: UpstreamRequest, limit: number, settle: (err: unknown, response?: Exchanged) => void): { stop: (reason: Error) => void } {
   let abort: ((reason: Error) => void) | undefined;
-  let fail!: (reason: Error) => void;
   let stoppedBy: Error | undefined;
+  let settled = false;
   let status = 0;
   let contentType: string | undefined;
   let retryAfter: string | undefined;
   const chunks: Buffer[] = [];
   let size = 0;
-  const done = new Promise<Exchanged>((resolve, reject) => {
-    fail = reject;
-    const handler: Dispatcher.DispatchHandler = {
-      onConnect(abortRequest) {
-        if (stoppedBy) abortRequest(stoppedBy);
-        else abort = abortRequest;
-      },
-      onHeaders(statusCode, rawHeaders) {
-        // 1xx replies are interim: the real one follows.
-        if (statusCode < 200) return true;
-        status = statusCode;
-        for (let i = 0; i < rawHeaders.length; i += 2) {
-          const name = rawHeaders[i]!;
-          // Only two headers matter; their lengths rule out the rest without decoding a name.
-          if (name.length !== 12 && name.length !== 11) continue;
-          const lower = name.toString('latin1').toLowerCase();
-          if (lower === 'content-type') contentType ??= rawHeaders[i + 1]!.toString('latin1');
-          else if (lower === 'retry-after') retryAfter ??= rawHeaders[i + 1]!.toString('latin1');
-        }
-        return true;
-      },
-      onData(chunk) {
-        size += chunk.length;
-        if (size > limit) {
-          stoppedBy ??= new ResponseTooLarge(`reply larger than ${limit} bytes`);
-          abort?.(stoppedBy);
-          return false;
-        }
-        chunks.push(chunk);
-        return true;
-      },
-      onComplete() {
-        resolve({ status, contentType: contentType ?? '', retryAfter, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) });
-      },
-      onError: reject,
-    };
-    dispatcher.dispatch(
-      {
-        origin: request.origin,
-        path: request.path,
-        method: request.method as Dispatcher.HttpMethod,
-        headers: request.headers,
-        body: request.body ?? null,
-        // Our own timer bounds the whole exchange; undici's per-phase timers must not fire first.
-        headersTimeout: 0,
-        bodyTimeout: 0,
-      },
-      handler,
-    );
-  });
+  const finish = (err: unknown, response?: Exchanged) => {
+    if (settled) return;
+    settled = true;
+    if (response) settle(undefined, response);
+    else settle(stoppedBy ?? err);
+  };
+  const handler: Dispatcher.DispatchHandler = {
+    onConnect(abortRequest) {
+      if (stoppedBy) abortRequest(stoppedBy);
+      else abort = abortRequest;
+    },
+    onHeaders(statusCode, rawHeaders) {
+      // 1xx replies are interim: the real one follows.
+      if (statusCode < 200) return true;
+      status = statusCode;
+      for (let i = 0; i < rawHeaders.length; i += 2) {
+        const name = rawHeaders[i]!;
+        // Only two headers matter; their lengths rule out the rest without decoding a name.
+        if (name.length !== 12 && name.length !== 11) continue;
+        const lower = name.toString('latin1').toLowerCase();
+        if (lower === 'content-type') contentType ??= rawHeaders[i + 1]!.toString('latin1');
+        else if (lower === 'retry-after') retryAfter ??= rawHeaders[i + 1]!.toString('latin1');
+      }
+      return true;
+    },
+    onData(chunk) {
+      size += chunk.length;
+      if (size > limit) {
+        stoppedBy ??= new ResponseTooLarge(`reply larger than ${limit} bytes`);
+        abort?.(stoppedBy);
+        return false;
+      }
+      chunks.push(chunk);
+      return true;
+    },
+    onComplete() {
+      finish(undefined, { status, contentType: contentType ?? '', retryAfter, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) });
+    },
+    onError: finish,
+  };
+  dispatcher.dispatch(
+    {
+      origin: request.origin,
+      path: request.path,
+      method: request.method as Dispatcher.HttpMethod,
+      headers: request.headers,
+      body: request.body ?? null,
+      // Our own timer bounds the whole exchange; undici's per-phase timers must not fire first.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    },
+    handler,
+  );
   return {
-    done,
     stop(reason) {
-      if (stoppedBy) return;
+      if (stoppedBy || settled) return;
       stoppedBy = reason;
       // A request still queued for a connection is dropped when it gets one (onConnect); the
       // caller hears now, not then.
       if (abort) abort(reason);
-      else fail(reason);
+      else finish(reason);
     },
-    stoppedBy: () => stoppedBy,
   };
 }
 

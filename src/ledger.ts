@@ -3,7 +3,7 @@
 // instead of running the backend again. Failures are forgotten, so they can be tried again.
 
 import { createHash } from 'node:crypto';
-import type { KeyValueStore } from './state/memory-store.js';
+import { inBackground, whenRead, type KeyValueStore, type MaybePromise } from './state/memory-store.js';
 
 /**
  * What a finished call left behind. Only `result` is remembered; `answer` is what a failed call
@@ -18,7 +18,8 @@ export type LedgerClaim =
   | { run: (outcome: Promise<LedgerOutcome>) => void };
 
 export interface Ledger {
-  claim(key: string): Promise<LedgerClaim>;
+  /** Decided at once with the in-memory store; after a round trip with Redis. */
+  claim(key: string): MaybePromise<LedgerClaim>;
 }
 
 /** JSON with object keys sorted at every level, so {a,b} and {b,a} are the same arguments. */
@@ -41,37 +42,36 @@ export function ledgerKey(callId: string, tool: string, args: Record<string, unk
 export function createLedger(store: KeyValueStore<{ result: unknown }>, ttlMs: number, onStoreError: (err: Error) => void = () => undefined): Ledger {
   const inFlight = new Map<string, Promise<LedgerOutcome>>();
   return {
-    async claim(key) {
+    claim(key) {
       const running = inFlight.get(key);
       if (running) return { join: running };
       // Taken at once, before the store is asked, so an identical call arriving meanwhile joins.
       let settle!: (outcome: LedgerOutcome) => void;
       const outcome = new Promise<LedgerOutcome>((resolve) => (settle = resolve));
       inFlight.set(key, outcome);
-      const remembered = await store.get(key).catch((err: unknown) => {
-        onStoreError(err as Error);
-        return undefined;
-      });
-      if (remembered) {
-        inFlight.delete(key);
-        settle(remembered);
-        return { replay: remembered };
-      }
-      return {
-        run(work) {
-          work.then(
-            (done) => {
-              inFlight.delete(key);
-              settle(done);
-              if (done && 'result' in done) store.set(key, { result: done.result }, ttlMs).catch((err: unknown) => onStoreError(err as Error));
-            },
-            () => {
-              inFlight.delete(key);
-              settle(undefined);
-            },
-          );
-        },
+      const decide = (remembered: { result: unknown } | undefined): LedgerClaim => {
+        if (remembered) {
+          inFlight.delete(key);
+          settle(remembered);
+          return { replay: remembered };
+        }
+        return {
+          run(work) {
+            work.then(
+              (done) => {
+                inFlight.delete(key);
+                settle(done);
+                if (done && 'result' in done) inBackground(() => store.set(key, { result: done.result }, ttlMs), onStoreError);
+              },
+              () => {
+                inFlight.delete(key);
+                settle(undefined);
+              },
+            );
+          },
+        };
       };
+      return whenRead(store, key, decide, onStoreError);
     },
   };
 }

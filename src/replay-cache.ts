@@ -1,13 +1,14 @@
 // A byte-identical signed webhook received again within the timestamp tolerance (a replay, or a
 // platform retry) gets the reply the first one got, without running anything twice.
 
-import type { KeyValueStore } from './state/memory-store.js';
+import { inBackground, whenRead, type KeyValueStore, type MaybePromise } from './state/memory-store.js';
 
 /** A repeat gets the first reply's JSON text; the first copy hands its reply's text over. */
 export type ReplayClaim = { earlier: Promise<string> } | { first: (reply: Promise<string>) => void };
 
 export interface ReplayCache {
-  claim(key: string): Promise<ReplayClaim>;
+  /** Decided at once with the in-memory store; after a round trip with Redis. */
+  claim(key: string): MaybePromise<ReplayClaim>;
 }
 
 /**
@@ -26,7 +27,7 @@ export function replayKey(scope: string, signatureDigest: string): string {
 export function createReplayCache(store: KeyValueStore<{ reply: string }>, ttlMs: number, onStoreError: (err: Error) => void = () => undefined): ReplayCache {
   const inFlight = new Map<string, Promise<string>>();
   return {
-    async claim(key) {
+    claim(key) {
       const running = inFlight.get(key);
       if (running) return { earlier: running };
       let settle!: (reply: string) => void;
@@ -37,31 +38,30 @@ export function createReplayCache(store: KeyValueStore<{ reply: string }>, ttlMs
       });
       reply.catch(() => undefined);
       inFlight.set(key, reply);
-      const done = await store.get(key).catch((err: unknown) => {
-        onStoreError(err as Error);
-        return undefined;
-      });
-      if (done) {
-        inFlight.delete(key);
-        // An entry another replica wrote before replies were kept as text is the reply itself.
-        settle(typeof done.reply === 'string' ? done.reply : JSON.stringify(done.reply));
-        return { earlier: reply };
-      }
-      return {
-        first(work) {
-          work.then(
-            (text) => {
-              inFlight.delete(key);
-              settle(text);
-              store.set(key, { reply: text }, ttlMs).catch((err: unknown) => onStoreError(err as Error));
-            },
-            (err: unknown) => {
-              inFlight.delete(key);
-              fail(err);
-            },
-          );
-        },
+      const decide = (done: { reply: string } | undefined): ReplayClaim => {
+        if (done) {
+          inFlight.delete(key);
+          // An entry another replica wrote before replies were kept as text is the reply itself.
+          settle(typeof done.reply === 'string' ? done.reply : JSON.stringify(done.reply));
+          return { earlier: reply };
+        }
+        return {
+          first(work) {
+            work.then(
+              (text) => {
+                inFlight.delete(key);
+                settle(text);
+                inBackground(() => store.set(key, { reply: text }, ttlMs), onStoreError);
+              },
+              (err: unknown) => {
+                inFlight.delete(key);
+                fail(err);
+              },
+            );
+          },
+        };
       };
+      return whenRead(store, key, decide, onStoreError);
     },
   };
 }

@@ -302,6 +302,22 @@ t.test('the timer and the signal listener do not outlive a successful request', 
   t.equal(backend.requests.length, 1);
 });
 
+t.test('a request undici refuses at once (an invalid header value) is an error; no timer or listener is left behind', async (t) => {
+  const backend = await startBackend(t, json({ result: 'should not be asked' }));
+  const forward = forwarderFor(t, [backend.origin]);
+  // undici calls onError inside dispatch() for a request it cannot send: the result must still
+  // come back as a failure, and the time limit and signal listener must not outlive it.
+  const listeners = new Set<() => void>();
+  const signal = { aborted: false, addEventListener: (_type: 'abort', listener: () => void) => void listeners.add(listener), removeEventListener: (_type: 'abort', listener: () => void) => void listeners.delete(listener) };
+  const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+  const before = timers();
+  const result = await forward({ ...post(backend.origin), headers: { 'x-note': 'line one\r\nline two' } }, { timeoutMs: 60_000, signal });
+  t.strictSame(result, { ok: false, reason: 'error', detail: 'invalid x-note header', elapsedMs: 0 });
+  t.equal(listeners.size, 0);
+  t.equal(timers(), before);
+  t.equal(backend.requests.length, 0);
+});
+
 t.test('a reply larger than maxResponseBytes is an error; exactly the limit is fine', async (t) => {
   const backend = await startBackend(t, (req, res) => {
     const size = Number(req.url.slice(1));
