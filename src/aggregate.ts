@@ -181,7 +181,7 @@ export function createToolCallRunner(deps: ToolCallDeps) {
       isFailure: (response) => response.status >= 500 || (response.status >= 200 && response.status < 300 && judge(response).kind === 'failed'),
       log,
       span: ctx.span,
-      spanAttributes: { 'hms.tool': call.name, 'hms.tool_call_id': String(id), 'hms.upstream': target.label, 'hms.call_id': ctx.logId },
+      spanAttributes: ctx.span?.recording ? { 'hms.tool': call.name, 'hms.tool_call_id': String(id), 'hms.upstream': target.label, 'hms.call_id': ctx.logId } : undefined,
     });
     const { attempts } = outcome;
     if (!outcome.ok) {

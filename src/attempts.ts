@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { AbortSwitch, type AbortSignalLike } from './abort-switch.js';
 import type { FailureReason, ForwardOptions, UpstreamRequest, UpstreamResponse, UpstreamResult } from './forward.js';
 import type { CompiledTarget } from './target.js';
-import type { SpanAttributes, TraceSpan } from './trace-context.js';
+import { NO_ATTRIBUTES, UNRECORDED, type SpanAttributes, type TraceSpan } from './trace-context.js';
 import type { ToolPolicy } from './tool-policy.js';
 import type { UpstreamHealth } from './upstream-health.js';
 
@@ -28,8 +28,8 @@ export interface AttemptsInput {
   log: Record<string, unknown>;
   /** The webhook's span: each attempt is a child span, and its id is the upstream's parent id. */
   span?: TraceSpan | undefined;
-  /** Attributes each attempt's span carries (tool, tool call id, upstream). */
-  spanAttributes?: SpanAttributes;
+  /** Attributes each attempt's span carries (tool, tool call id, upstream); left out when spans are not recorded. */
+  spanAttributes?: SpanAttributes | undefined;
 }
 
 export interface AttemptsDeps {
@@ -50,15 +50,23 @@ export function createAttemptRunner(deps: AttemptsDeps) {
   const { forward, now, logger } = deps;
   const random = deps.random ?? Math.random;
 
+  /** The attempt's child of the webhook's span: named and described only when spans are recorded. */
+  function attemptSpan(input: AttemptsInput, number: number): TraceSpan | undefined {
+    const parent = input.span;
+    if (!parent?.recording) return parent?.child(UNRECORDED, NO_ATTRIBUTES);
+    return parent.child(`${input.request.method} ${input.target.label}`, { ...input.spanAttributes, 'hms.attempt': number });
+  }
+
   /** One attempt; `abort` is its own switch when a hedge may race it (the slower one is aborted). */
   function attempt(input: AttemptsInput, number: number, timeoutMs: number, abort?: AbortSwitch) {
-    const headers: Record<string, string> = { ...input.request.headers, 'x-deadline-ms': String(Math.floor(timeoutMs)) };
-    const span = input.span?.child(`${input.request.method} ${input.target.label}`, { ...input.spanAttributes, 'hms.attempt': number });
+    // Only what differs per attempt is added: the request itself is shared by all its attempts.
+    const extraHeaders = ['x-deadline-ms', String(Math.floor(timeoutMs))];
+    const span = attemptSpan(input, number);
     if (span) {
-      headers.traceparent = span.traceparent;
-      if (span.tracestate !== undefined) headers.tracestate = span.tracestate;
+      extraHeaders.push('traceparent', span.traceparent);
+      if (span.tracestate !== undefined) extraHeaders.push('tracestate', span.tracestate);
     }
-    return forward({ ...input.request, headers }, { timeoutMs, signal: input.signal, cancel: abort }).then((result) => {
+    return forward(input.request, { timeoutMs, signal: input.signal, cancel: abort, extraHeaders }).then((result) => {
       span?.end(result.ok ? { status: result.status, ...(result.status >= 500 ? { error: `HTTP ${result.status}` } : {}) } : { error: abort?.aborted ? 'hedge lost' : result.reason });
       if (abort?.aborted) return result; // a hedging loser: neither logged nor counted
       deps.observeDuration?.(input.target.label, result.elapsedMs);

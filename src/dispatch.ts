@@ -15,7 +15,7 @@ import { isPlainObject } from './tool-reply.js';
 import { maskPhoneNumbers } from './redact.js';
 import { createReplayCache, type ReplayClaim } from './replay-cache.js';
 import { isPromise } from './state/memory-store.js';
-import type { TraceSpan } from './trace-context.js';
+import { NO_ATTRIBUTES, UNRECORDED, type TraceSpan } from './trace-context.js';
 
 export interface DispatchDeps extends ToolCallDeps {
   config: Config;
@@ -79,7 +79,7 @@ export function createDispatcher(deps: DispatchDeps) {
     const request = buildEventRequest(target, raw, ctx, now());
     // Like a tool's backend, the assistant backend is told how long it has.
     request.headers['x-deadline-ms'] = String(Math.max(0, Math.floor(timeoutMs)));
-    const span = ctx.span?.child(`${target.method} ${target.label}`, { 'hms.call_id': ctx.logId, 'hms.upstream': target.label });
+    const span = ctx.span?.recording ? ctx.span.child(`${target.method} ${target.label}`, { 'hms.call_id': ctx.logId, 'hms.upstream': target.label }) : ctx.span?.child(UNRECORDED, NO_ATTRIBUTES);
     if (span) request.headers.traceparent = span.traceparent;
     const outcome = await forward(request, { timeoutMs });
     span?.end(outcome.ok ? { status: outcome.status } : { error: outcome.reason });

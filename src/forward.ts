@@ -42,6 +42,11 @@ export interface ForwardOptions {
   /** A second switch (a hedge cancels its slower twin); cheaper than merging with AbortSignal.any. */
   cancel?: AbortSignalLike | undefined;
   maxResponseBytes?: number;
+  /**
+   * Headers that differ per attempt (x-deadline-ms, traceparent) as name, value, name, value…:
+   * sent with request.headers, replacing any of the same name, without copying the request.
+   */
+  extraHeaders?: readonly string[] | undefined;
 }
 
 /** Upstream replies above this are refused: a tool result is spoken, not downloaded. */
@@ -70,7 +75,8 @@ export function createForwarder(dispatcherFor: (origin: string) => Dispatcher, n
       let settled = false;
       const onOuterAbort = () => exchange.stop(new DeadlineExceeded('the deadline of the event ran out'));
       // undici reports a request it refuses (an invalid header value) at once, inside dispatch().
-      const exchange = startExchange(dispatcherFor(request.origin), request, options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES, (err, response) => {
+      const headers = options.extraHeaders ? withExtraHeaders(request.headers, options.extraHeaders) : request.headers;
+      const exchange = startExchange(dispatcherFor(request.origin), request, headers, options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES, (err, response) => {
         settled = true;
         clearTimeout(timer);
         signal?.removeEventListener('abort', onOuterAbort);
@@ -95,7 +101,7 @@ type Exchanged = Omit<UpstreamResponse, 'ok' | 'elapsedMs'>;
  * AsyncResource, which cost more than the rest of the exchange on a small reply. `settle` is
  * called once: with the reply, or with why there is none (the reason given to stop() first).
  */
-function startExchange(dispatcher: Dispatcher, request: UpstreamRequest, limit: number, settle: (err: unknown, response?: Exchanged) => void): { stop: (reason: Error) => void } {
+function startExchange(dispatcher: Dispatcher, request: UpstreamRequest, headers: UpstreamRequest['headers'] | string[], limit: number, settle: (err: unknown, response?: Exchanged) => void): { stop: (reason: Error) => void } {
   let abort: ((reason: Error) => void) | undefined;
   let stoppedBy: Error | undefined;
   let settled = false;
@@ -149,7 +155,7 @@ function startExchange(dispatcher: Dispatcher, request: UpstreamRequest, limit: 
       origin: request.origin,
       path: request.path,
       method: request.method as Dispatcher.HttpMethod,
-      headers: request.headers,
+      headers,
       body: request.body ?? null,
       // Our own timer bounds the whole exchange; undici's per-phase timers must not fire first.
       headersTimeout: 0,
@@ -167,6 +173,21 @@ function startExchange(dispatcher: Dispatcher, request: UpstreamRequest, limit: 
       else finish(reason);
     },
   };
+}
+
+/**
+ * The request's headers and the extra ones as undici's flat list, which it reads as it is (an
+ * object it first turns into a list of keys). An extra header replaces one of the same name.
+ */
+function withExtraHeaders(headers: Readonly<Record<string, string>>, extra: readonly string[]): string[] {
+  const flat: string[] = [];
+  for (const name in headers) {
+    let replaced = false;
+    for (let i = 0; i < extra.length; i += 2) if (extra[i] === name) replaced = true;
+    if (!replaced) flat.push(name, headers[name]!);
+  }
+  for (const value of extra) flat.push(value);
+  return flat;
 }
 
 function describeFailure(err: unknown): { reason: FailureReason; detail: string } {

@@ -11,12 +11,23 @@ export interface TraceSpan {
   readonly traceparent: string;
   /** Passed on unchanged, as the spec asks of a participant that adds nothing to it. */
   readonly tracestate: string | undefined;
+  /**
+   * False when spans are only propagated (no exporter): names and attributes are thrown away, so
+   * the hot path need not build them (pass UNRECORDED and NO_ATTRIBUTES).
+   */
+  readonly recording: boolean;
   child(name: string, attributes: SpanAttributes): TraceSpan;
   setAttributes(attributes: SpanAttributes): void;
   end(result?: { status?: number; error?: string }): void;
 }
 
+/** The name and attributes given to a span that is not recorded. */
+export const UNRECORDED = '';
+export const NO_ATTRIBUTES: SpanAttributes = Object.freeze({});
+
 export interface Tracer {
+  /** As TraceSpan.recording, known before the webhook's span is started. */
+  readonly recording: boolean;
   startWebhook(incoming: { traceparent?: string | undefined; tracestate?: string | undefined }, name: string, attributes: SpanAttributes): TraceSpan;
   close(): Promise<void>;
 }
@@ -66,11 +77,13 @@ export function createPropagatingTracer(): Tracer {
   const span = (traceId: string, flags: string, tracestate: string | undefined): TraceSpan => ({
     traceparent: formatTraceparent(traceId, randomHex(8), flags),
     tracestate,
+    recording: false,
     child: () => span(traceId, flags, tracestate),
     setAttributes: () => undefined,
     end: () => undefined,
   });
   return {
+    recording: false,
     startWebhook(incoming) {
       const parent = parseTraceparent(incoming.traceparent);
       // A trace we start is marked sampled, so backends that record traces keep theirs.

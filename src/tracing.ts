@@ -30,6 +30,7 @@ async function createOtelTracer(serviceName: string): Promise<Tracer> {
     return {
       traceparent: formatTraceparent(context.traceId, context.spanId, flags),
       tracestate,
+      recording: true,
       child(name, attributes) {
         const parent = api.trace.setSpan(api.ROOT_CONTEXT, span);
         return wrap(tracer.startSpan(name, { kind: api.SpanKind.CLIENT, attributes: clean(attributes) }, parent), tracestate);
@@ -44,6 +45,7 @@ async function createOtelTracer(serviceName: string): Promise<Tracer> {
   };
 
   return {
+    recording: true,
     startWebhook(incoming, name, attributes) {
       const parent = parseTraceparent(incoming.traceparent);
       const context = parent

@@ -78,6 +78,18 @@ t.test('success: status, content type and the body bytes; the request arrives as
   );
 });
 
+t.test('extraHeaders are sent with the request\'s headers and replace any of the same name; the request is not changed', async (t) => {
+  const backend = await startBackend(t, json({ result: 'ok' }));
+  const forward = forwarderFor(t, [backend.origin]);
+  const request = { ...post(backend.origin), headers: { 'content-type': 'application/json', traceparent: '00-webhook', 'x-tool-name': 'weather' } };
+  const result = await forward(request, { timeoutMs: 2000, extraHeaders: ['x-deadline-ms', '900', 'traceparent', '00-attempt'] });
+  t.equal(result.ok, true);
+  const { headers } = backend.requests[0]!;
+  // A repeated header would arrive joined ("00-webhook, 00-attempt"): exactly one value means replaced.
+  t.strictSame([headers['content-type'], headers.traceparent, headers['x-tool-name'], headers['x-deadline-ms']], ['application/json', '00-attempt', 'weather', '900']);
+  t.strictSame(request.headers, { 'content-type': 'application/json', traceparent: '00-webhook', 'x-tool-name': 'weather' });
+});
+
 t.test('GET without a body, an empty reply, no content type, a multi-chunk body', async (t) => {
   const big = 'x'.repeat(200_000);
   const backend = await startBackend(t, (req, res) => {

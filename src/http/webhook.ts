@@ -11,7 +11,7 @@ import { replayKey } from '../replay-cache.js';
 import type { RouteVersions, RoutesVersion } from '../route-versions.js';
 import type { RouteTable, Scope } from '../routing.js';
 import { verifySignature } from '../signature.js';
-import type { Tracer } from '../trace-context.js';
+import { NO_ATTRIBUTES, UNRECORDED, type Tracer } from '../trace-context.js';
 import { rateBucket, type RateLimitCheck } from './rate-limit.js';
 
 export type Dispatch = (inbound: Inbound) => Promise<Dispatched>;
@@ -136,7 +136,8 @@ export const webhookPlugin: FastifyPluginAsync<WebhookPluginOptions> = async (ap
       const { rate } = version.config.limits;
       const overLimit = rate === undefined ? undefined : () => rateLimit(request, rate, rateBucket(scope.assistant));
 
-      const span = tracer.startWebhook({ traceparent: header(request, 'traceparent'), tracestate: header(request, 'tracestate') }, `webhook ${event}`, { 'hms.event': event, 'hms.assistant': scope.assistant });
+      const incoming = { traceparent: header(request, 'traceparent'), tracestate: header(request, 'tracestate') };
+      const span = tracer.recording ? tracer.startWebhook(incoming, `webhook ${event}`, { 'hms.event': event, 'hms.assistant': scope.assistant }) : tracer.startWebhook(incoming, UNRECORDED, NO_ATTRIBUTES);
       const replay = verdict.signed ? replayKey(scope.assistant ?? '', verdict.digest) : undefined;
       let result: Dispatched;
       try {
@@ -155,7 +156,7 @@ export const webhookPlugin: FastifyPluginAsync<WebhookPluginOptions> = async (ap
       // again, and before the bookkeeping below, which the platform need not wait for.
       void reply.type('application/json; charset=utf-8').send(result.json);
       if (headroomMs !== undefined) metrics.headroom(event, headroomMs);
-      span.setAttributes({ 'hms.call_id': result.ctx.logId, 'hms.routes_version': version.number });
+      if (span.recording) span.setAttributes({ 'hms.call_id': result.ctx.logId, 'hms.routes_version': version.number });
       span.end({ status: 200 });
       request.log.info(
         {
