@@ -169,8 +169,9 @@ export const webhookPlugin: FastifyPluginAsync<WebhookPluginOptions> = async (ap
           routes_version: version.number,
           trace_id: span.traceparent.slice(3, 35),
           tools: result.tools,
-          // The whole message (transcripts, summaries, arguments) only with logging.payloads: true.
-          ...(version.config.logging.payloads ? { payload: envelope.message } : {}),
+          // The whole message (transcripts, summaries, arguments) only with logging.payloads: true;
+          // undefined is left out of the line (a literal with a spread built the object slowly).
+          payload: version.config.logging.payloads ? envelope.message : undefined,
         },
         'webhook answered',
       );
