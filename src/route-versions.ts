@@ -4,6 +4,7 @@
 
 import type { Config } from './config/schema.js';
 import type { RouteTable } from './routing.js';
+import { createExpiringMap } from './state/expiring-map.js';
 
 export interface RoutesVersion<D> {
   /** 1 at start, +1 for each reload that was applied. */
@@ -26,39 +27,24 @@ export interface RouteVersions<D> {
   inUse(): Set<RoutesVersion<D>>;
 }
 
-/** At most this many calls are pinned at once; the earliest pinned go first. */
+/** At most this many calls are pinned at once; the least recently seen go first. */
 const MAX_PINNED_CALLS = 100_000;
-
-interface Pin<D> {
-  version: RoutesVersion<D>;
-  until: number;
-}
 
 export function createRouteVersions<D>(initial: Config, build: (config: Config, number: number) => RoutesVersion<D>, now: () => number = Date.now): RouteVersions<D> {
   let current = build(initial, 1);
-  // Every webhook looks its call up here, so a plain Map in pinning order (a pin lasts pin_calls
-  // from the call's first event; later events do not extend it), trimmed from the front.
-  const pins = new Map<string, Pin<D>>();
+  // Every webhook looks its call up here. A pin lasts pin_calls from the call's first event;
+  // later events do not extend it.
+  const pins = createExpiringMap<RoutesVersion<D>>(MAX_PINNED_CALLS, now);
   let inUseCache: { at: number; versions: Set<RoutesVersion<D>> } | undefined;
-  const dropExpired = (at: number) => {
-    for (const [callId, pin] of pins) {
-      if (pin.until > at && pins.size <= MAX_PINNED_CALLS) break;
-      pins.delete(callId);
-    }
-  };
   return {
     current: () => current,
     pinnedFor(callId) {
-      if (callId === undefined) return undefined;
-      const pin = pins.get(callId);
-      return pin !== undefined && pin.until > now() ? pin.version : undefined;
+      return callId === undefined ? undefined : pins.get(callId);
     },
     pin(callId, version) {
-      if (callId === undefined) return;
-      const at = now();
-      pins.delete(callId);
-      pins.set(callId, { version, until: at + version.config.reload.pin_calls });
-      if (pins.size > MAX_PINNED_CALLS) dropExpired(at);
+      const { pin_calls: pinMs } = version.config.reload;
+      // A pin of 0 lasts no time at all (for the map, a TTL of 0 would mean "until evicted").
+      if (callId !== undefined && pinMs > 0) pins.set(callId, version, pinMs);
     },
     apply(config) {
       current = build(config, current.number + 1);
@@ -69,9 +55,8 @@ export function createRouteVersions<D>(initial: Config, build: (config: Config, 
       // Walks every pin: remembered for a second, since requests to unknown assistants ask too.
       const at = now();
       if (inUseCache && at - inUseCache.at < 1000) return inUseCache.versions;
-      dropExpired(at);
       const versions = new Set([current]);
-      for (const pin of pins.values()) if (pin.until > at) versions.add(pin.version);
+      for (const version of pins.values()) versions.add(version);
       inUseCache = { at, versions };
       return versions;
     },

@@ -90,3 +90,32 @@ t.test('the default clock is monotonic time: entries live for their TTL in real 
   await new Promise((resolve) => setTimeout(resolve, 60));
   t.equal(map.get('a'), undefined);
 });
+
+t.test('values() gives the entries that have not expired', async (t) => {
+  const time = clock();
+  const map = createExpiringMap<string>(10, time.now);
+  map.set('short', 'S', 50);
+  map.set('long', 'L', 500);
+  map.set('forever', 'F', 0);
+  time.advance(60);
+  t.strictSame([...map.values()].sort(), ['F', 'L']);
+});
+
+t.test('over many writes and reads a full map keeps exactly the most recently used entries', async (t) => {
+  // Enough operations for the order of use to be compacted many times over (its front, and the
+  // places left behind by keys used again): what survives must still be exactly right.
+  const time = clock();
+  const max = 100;
+  const map = createExpiringMap<number>(max, time.now);
+  let k0Missing = 0;
+  for (let i = 0; i < 5000; i++) {
+    map.set(`k${i}`, i, 60_000);
+    // Key k0 is read after every write: always recently used, so it is never evicted.
+    if (map.get('k0') !== 0) k0Missing++;
+  }
+  t.equal(k0Missing, 0);
+  t.equal(map.size, max);
+  const expected = ['k0', ...Array.from({ length: max - 1 }, (_, i) => `k${5000 - max + 1 + i}`)];
+  t.strictSame(expected.map((key) => map.get(key) !== undefined), expected.map(() => true));
+  t.equal(map.get(`k${5000 - max}`), undefined);
+});
