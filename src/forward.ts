@@ -74,7 +74,6 @@ export function createForwarder(dispatcherFor: (origin: string) => Dispatcher, n
       let timer: NodeJS.Timeout | undefined;
       let settled = false;
       const onOuterAbort = () => exchange.stop(new DeadlineExceeded('the deadline of the event ran out'));
-      // undici reports a request it refuses (an invalid header value) at once, inside dispatch().
       const headers = options.extraHeaders ? withExtraHeaders(request.headers, options.extraHeaders) : request.headers;
       const exchange = startExchange(dispatcherFor(request.origin), request, headers, options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES, (err, response) => {
         settled = true;
@@ -85,6 +84,8 @@ export function createForwarder(dispatcherFor: (origin: string) => Dispatcher, n
         if (response) resolve({ ok: true, status: response.status, contentType: response.contentType, retryAfter: response.retryAfter, body: response.body, elapsedMs });
         else resolve({ ok: false, ...describeFailure(err), elapsedMs });
       });
+      // undici reports a request it refuses (an invalid header value) at once, inside dispatch():
+      // then there is nothing left to time or to listen for.
       if (settled) return;
       timer = setTimeout(() => exchange.stop(new DeadlineExceeded(`no reply within ${options.timeoutMs}ms`)), options.timeoutMs);
       signal?.addEventListener('abort', onOuterAbort, { once: true });
