@@ -6,7 +6,8 @@
 //
 //   npm run bench:profile [-- --seconds 10 --tools 1 --connections 10 --body 1024 --delay 0 --top 25 --no-pin]
 //     --assistants 1000   the large table (10 tools per assistant; requests spread over all of them)
-//     --warmup S          seconds of load before the profiled window (default 2)
+//     --warmup S          seconds of load before the profiled window (default 2; 30 fills the
+//                         in-memory stores, as a busy gateway's are)
 //     --bare              profile the bare forwarder instead (the reference to compare with)
 //     --whole             report the whole process life (start-up included), not just the load window
 //     --out FILE          where to keep the .cpuprofile (default: the OS temp directory)
