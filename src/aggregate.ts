@@ -13,7 +13,7 @@ import { createFallbackPicker, spokenName } from './fallbacks.js';
 import type { ForwardOptions, UpstreamRequest, UpstreamResult } from './forward.js';
 import { createLedger, ledgerKey, type LedgerOutcome } from './ledger.js';
 import { buildToolRequest, type CallContext } from './outbound.js';
-import type { RouteTable, Scope, ToolRoute } from './routing.js';
+import type { LeveledRoute, RouteTable, Scope } from './routing.js';
 import { inBackground, isPromise, type MaybePromise, type SharedState } from './state/memory-store.js';
 import { normaliseToolReply } from './tool-reply.js';
 import type { GatewayMetrics, ToolCallOutcome } from './metrics.js';
@@ -41,7 +41,7 @@ interface Answered {
   entry: ToolResultEntry;
   outcome: ToolCallOutcome;
   /** The route the call matched; absent when it matched none. */
-  route?: ToolRoute & { level: string };
+  route?: LeveledRoute;
   /** Set when the entry is a fallback sentence. */
   fallback?: FallbackReason;
   /** An upper bound on the result's JSON size, when known (see limitValue). */
@@ -116,7 +116,7 @@ export function createToolCallRunner(deps: ToolCallDeps) {
     if (callId !== undefined) inBackground(() => forwardedPerCall.add(callId, -1, config.idempotency.ttl), onSharedError);
   }
 
-  function fallback(id: string | number, route: ToolRoute & { level: string }, reason: FallbackReason, tool: string, ctx: CallContext, builtIn?: string): Answered {
+  function fallback(id: string | number, route: LeveledRoute, reason: FallbackReason, tool: string, ctx: CallContext, builtIn?: string): Answered {
     return { entry: { tool_call_id: id, ...pickFallback(route.policy.fallbacks, reason, tool, ctx.callId, builtIn) }, outcome: reason, fallback: reason, route };
   }
 
@@ -124,7 +124,7 @@ export function createToolCallRunner(deps: ToolCallDeps) {
    * Everything after the checks: the attempts and what their reply means. `succeeded` is true
    * only for a real result (or an accepted async hand-off): that is what the ledger remembers.
    */
-  async function callBackend(call: ToolCall & { name: string }, args: Record<string, unknown>, route: ToolRoute & { level: string }, envelope: Envelope, ctx: CallContext, cutoffAt: number, signal: AbortSignalLike, key: string | undefined): Promise<Answered & { succeeded: boolean }> {
+  async function callBackend(call: ToolCall & { name: string }, args: Record<string, unknown>, route: LeveledRoute, envelope: Envelope, ctx: CallContext, cutoffAt: number, signal: AbortSignalLike, key: string | undefined): Promise<Answered & { succeeded: boolean }> {
     const failed = (answered: Answered) => ({ ...answered, succeeded: false });
     const { target, policy } = route;
     const id = call.id;
