@@ -47,8 +47,8 @@ t.test('inUse(): the current version and those pinned calls still need, until th
   versions.pin('call-1', first);
   const second = versions.apply(configWith('10s'));
   t.strictSame([...versions.inUse()].map((v) => v.number).sort(), [1, 2]);
+  // Past pin_calls (and past the second inUse() remembers its answer for): the pin is gone.
   advance(10_000);
-  // Remembered for a second after it was last worked out (apply() forgets it at once).
   t.strictSame([...versions.inUse()].map((v) => v.number), [2]);
   t.equal(versions.current(), second);
 });
